@@ -1,0 +1,16 @@
+# A Shopstream worker, run from the repository tree (the project is never pip-installed).
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml .ci/requirements.py ./
+RUN python requirements.py > requirements.txt \
+    && pip install --no-cache-dir -r requirements.txt \
+    && rm requirements.py requirements.txt
+COPY streams streams
+COPY agents agents
+COPY tables tables
+COPY web web
+ENV SHOPSTREAM_WEB_HOST=0.0.0.0 \
+    SHOPSTREAM_DATA_DIR=/data
+VOLUME /data
+EXPOSE 6066
+CMD ["python", "-m", "streams", "worker", "--loglevel", "info"]

@@ -1,0 +1,40 @@
+# Quick start: `make run` (local Kafka + one worker) and `make test` (the whole suite).
+PY := .venv/bin/python
+PORT ?= 6066
+
+.PHONY: run worker test unit kafka stop status clean
+
+.venv/.installed: pyproject.toml .ci/requirements.py
+	python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	python3 .ci/requirements.py test > .venv/requirements.txt
+	$(PY) -m pip install -q -r .venv/requirements.txt
+	touch $@
+
+kafka: .venv/.installed
+	$(PY) broker/kafkalocal.py start
+
+run: kafka worker
+
+worker: .venv/.installed
+	@echo "Shopstream worker on http://127.0.0.1:$(PORT)  (Ctrl-C stops it; 'make stop' stops Kafka)"
+	@echo "  POST http://127.0.0.1:$(PORT)/commands"
+	@echo "  GET  http://127.0.0.1:$(PORT)/views/orders/{order_id}"
+	@echo "  GET  http://127.0.0.1:$(PORT)/health  /ready"
+	@echo "  Kafka on 127.0.0.1:9092, logs: $$($(PY) broker/kafkalocal.py logs)"
+	SHOPSTREAM_WEB_PORT=$(PORT) $(PY) -m streams worker --loglevel info
+
+test: .venv/.installed
+	$(PY) -m pytest
+
+unit: .venv/.installed
+	$(PY) -m pytest tests/unit tests/agents
+
+stop:
+	$(PY) broker/kafkalocal.py stop
+
+status:
+	$(PY) broker/kafkalocal.py status
+
+clean: stop
+	rm -rf .kafka-local .shopstream-data

@@ -1,0 +1,1 @@
+"""Command handlers, projectors and the saga: thin wiring around pure deciders."""

@@ -1,0 +1,72 @@
+"""The command handler agent: parse, load state, decide, append events, store state, reply."""
+
+import logging
+from datetime import UTC, datetime
+
+from faust import EventT, StreamT
+from pydantic import ValidationError
+
+from agents import write_model
+from agents.aggregates import BY_COMMAND, handle
+from agents.rejection import Rejected
+from streams import topics
+from streams.app import app, settings
+from streams.envelopes import Command, CommandResult, Position, encode, parse_command
+from streams.partitioning import owning_partition
+
+log = logging.getLogger(__name__)
+
+
+@app.agent(topics.commands, concurrency=1)
+async def handle_commands(stream: StreamT[bytes]) -> None:
+    async for event in stream.events():
+        await handle_one(event)
+
+
+async def handle_one(event: EventT) -> None:
+    try:
+        command = parse_command(event.value)
+    except ValidationError as exc:
+        log.error("unreadable command at %s[%s]@%s: %s", event.message.topic,
+                  event.message.partition, event.message.offset, exc)
+        return
+    if event.message.partition != owning_partition(command.aggregate_id, settings.partitions):
+        await reroute(command, event)
+        return
+    aggregate = BY_COMMAND[command.type]
+    state = write_model.load(aggregate, command.aggregate_id)
+    at = datetime.fromtimestamp(event.message.timestamp, UTC)
+    try:
+        state, events = handle(aggregate, state, command, at)
+    except Rejected as rejection:
+        version = state.version if state is not None else 0
+        await reply(command, "rejected", version, reason=rejection.reason)
+        return
+    # Events are acknowledged by the broker before the state moves on, so a crash
+    # in between repeats the command (with identical event ids) and never loses it.
+    sent = [await topics.events.send(key=command.aggregate_id.encode(), value=encode(e))
+            for e in events]
+    positions = [Position(partition=m.partition, offset=m.offset) for m in [await f for f in sent]]
+    if events:
+        write_model.store(aggregate, command.aggregate_id, state)
+    await reply(command, "accepted", state.version if state else 0, positions=positions)
+
+
+async def reroute(command: Command, event: EventT) -> None:
+    """A producer that is not murmur2-partitioned put this command on a partition that does
+    not own its aggregate; move it to the owner, where its state lives."""
+    log.warning("command %s for %s arrived on partition %s, moving it to its owner",
+                command.command_id, command.aggregate_id, event.message.partition)
+    await topics.commands.send(
+        key=command.aggregate_id.encode(),
+        value=event.value,
+        partition=owning_partition(command.aggregate_id, settings.partitions),
+    )
+
+
+async def reply(command: Command, status: str, version: int, *,
+                positions: list[Position] | None = None, reason: str | None = None) -> None:
+    result = CommandResult(command_id=command.command_id, status=status,
+                           aggregate_id=command.aggregate_id, version=version,
+                           positions=positions or [], reason=reason)
+    await topics.command_results.send(key=str(command.command_id).encode(), value=encode(result))

@@ -1,0 +1,1 @@
+"""The Faust app, its settings, its topics and the message contracts."""

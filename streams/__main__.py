@@ -1,0 +1,5 @@
+"""Run the Shopstream CLI: `python -m streams worker`."""
+
+from streams.cli import main
+
+main()

@@ -1,0 +1,92 @@
+"""Command payloads: one frozen class per command, keyed by its pinned wire name."""
+
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt
+
+
+def _not_float(value: object) -> object:
+    if isinstance(value, float):
+        raise ValueError("money is a decimal string such as \"19.99\", never a float")
+    return value
+
+
+Money = Annotated[
+    Decimal, BeforeValidator(_not_float), Field(gt=0, max_digits=18, decimal_places=2)
+]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class OrderLine(Message):
+    sku: Name
+    quantity: PositiveInt
+
+
+class RegisterProduct(Message):
+    name: Name
+    price: Money
+    stock: Annotated[int, Field(ge=0)] = 0
+
+
+class ChangePrice(Message):
+    price: Money
+
+
+class Restock(Message):
+    quantity: PositiveInt
+
+
+class ReserveStock(Message):
+    order_id: Name
+    quantity: PositiveInt
+
+
+class ReleaseStock(Message):
+    order_id: Name
+    quantity: PositiveInt
+
+
+class PlaceOrder(Message):
+    customer_id: Name
+    lines: Annotated[list[OrderLine], Field(min_length=1, max_length=100)]
+
+
+class PricedLine(Message):
+    sku: Name
+    quantity: PositiveInt
+    unit_price: Money
+
+
+class ConfirmOrder(Message):
+    lines: Annotated[list[PricedLine], Field(min_length=1)]
+    total: Money
+
+
+class RejectOrder(Message):
+    reason: Annotated[str, Field(max_length=1000)]
+
+
+class PayOrder(Message):
+    amount: Money
+
+
+class ShipOrder(Message):
+    pass
+
+
+class CancelOrder(Message):
+    reason: Annotated[str, Field(max_length=1000)] = ""
+
+
+COMMANDS: dict[str, type[Message]] = {
+    cls.__name__: cls
+    for cls in (
+        RegisterProduct, ChangePrice, Restock, ReserveStock, ReleaseStock,
+        PlaceOrder, ConfirmOrder, RejectOrder, PayOrder, ShipOrder, CancelOrder,
+    )
+}

@@ -1,0 +1,110 @@
+"""The wire envelopes of commands, events and command results, and their JSON codec."""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID, uuid5
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationInfo,
+    field_validator,
+)
+
+from streams.commands import COMMANDS, Message
+from streams.events import EVENTS
+
+AggregateId = Annotated[str, Field(min_length=1, max_length=200)]
+EVENT_SCHEMA_VERSION = 1
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _typed_payload(registry: dict[str, type[Message]], value: Any, info: ValidationInfo) -> Any:
+    type_name = info.data.get("type")
+    if type_name is None or isinstance(value, Message):
+        return value  # an unknown type is already reported on the `type` field
+    return registry[type_name].model_validate(value)
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Command(Envelope):
+    command_id: UUID
+    type: Literal[tuple(COMMANDS)]  # type: ignore[valid-type]
+    aggregate_id: AggregateId
+    expected_version: Annotated[int, Field(ge=0)] | None = None
+    correlation_id: UUID | None = None
+    issued_at: datetime = Field(default_factory=utc_now)
+    payload: SerializeAsAny[Message]
+
+    @field_validator("payload", mode="wrap")
+    @classmethod
+    def _payload(cls, value: Any, _: Any, info: ValidationInfo) -> Any:
+        return _typed_payload(COMMANDS, value, info)
+
+
+class Event(Envelope):
+    event_id: UUID
+    type: Literal[tuple(EVENTS)]  # type: ignore[valid-type]
+    schema_version: Literal[1] = EVENT_SCHEMA_VERSION
+    aggregate_id: AggregateId
+    version: Annotated[int, Field(ge=1)]
+    command_id: UUID
+    correlation_id: UUID
+    occurred_at: datetime
+    payload: SerializeAsAny[Message]
+
+    @field_validator("payload", mode="wrap")
+    @classmethod
+    def _payload(cls, value: Any, _: Any, info: ValidationInfo) -> Any:
+        return _typed_payload(EVENTS, value, info)
+
+
+class Position(Envelope):
+    partition: int
+    offset: int
+
+
+class CommandResult(Envelope):
+    command_id: UUID
+    status: Literal["accepted", "rejected"]
+    aggregate_id: AggregateId
+    version: int
+    positions: list[Position] = []
+    reason: str | None = None
+
+
+def stamp(command: Command, version: int, payloads: list[Message], at: datetime) -> list[Event]:
+    """Wrap decided payloads in envelopes: ids derive from the command, so a retry repeats them."""
+    return [
+        Event(
+            event_id=uuid5(command.command_id, str(index)),
+            type=type(payload).__name__,
+            aggregate_id=command.aggregate_id,
+            version=version + index + 1,
+            command_id=command.command_id,
+            correlation_id=command.correlation_id or command.command_id,
+            occurred_at=at,
+            payload=payload,
+        )
+        for index, payload in enumerate(payloads)
+    ]
+
+
+def parse_command(raw: bytes) -> Command:
+    return Command.model_validate_json(raw)
+
+
+def parse_event(raw: bytes) -> Event:
+    return Event.model_validate_json(raw)
+
+
+def encode(message: BaseModel) -> bytes:
+    return message.model_dump_json().encode()

@@ -1,0 +1,26 @@
+"""The project's topics: raw bytes in and out, parsed by each consumer inside its own guard."""
+
+from faust import TopicT
+
+from streams.app import app, settings
+
+
+def _topic(name: str, **config: str) -> TopicT:
+    topic = app.topic(
+        settings.topic(name),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+        internal=True,
+        config=config or None,
+    )
+    app.project_topics.append(topic)
+    return topic
+
+
+commands = _topic("commands")
+events = _topic("events", **{"retention.ms": "-1", "cleanup.policy": "delete"})
+command_results = _topic("command-results")
+dead_letters = _topic("dead-letters", **{"retention.ms": "-1"})

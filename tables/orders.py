@@ -1,0 +1,49 @@
+"""The `orders` view: one row per order, with its status, lines, total and timestamps."""
+
+from streams import events as e
+from streams.envelopes import Event
+from tables.view import Data, View
+
+STATUS_AFTER = {
+    "OrderConfirmed": "confirmed",
+    "OrderRejected": "rejected",
+    "OrderPaid": "paid",
+    "OrderShipped": "shipped",
+    "OrderCancelled": "cancelled",
+}
+
+
+def project(order: Data | None, event: Event) -> Data:
+    at = event.occurred_at.isoformat()
+    match event.payload:
+        case e.OrderPlaced(customer_id=customer_id, lines=lines):
+            return {
+                "order_id": event.aggregate_id,
+                "status": "placed",
+                "customer_id": customer_id,
+                "lines": [line.model_dump(mode="json") for line in lines],
+                "total": None,
+                "reason": None,
+                "version": event.version,
+                "placed_at": at,
+                "updated_at": at,
+            }
+    if order is None:
+        raise ValueError(f"{event.type} before OrderPlaced for order {event.aggregate_id}")
+    changes: Data = {"status": STATUS_AFTER[event.type], "version": event.version, "updated_at": at}
+    match event.payload:
+        case e.OrderConfirmed(lines=lines, total=total):
+            changes["lines"] = [line.model_dump(mode="json") for line in lines]
+            changes["total"] = str(total)
+        case e.OrderRejected(reason=reason) | e.OrderCancelled(reason=reason):
+            changes["reason"] = reason
+    return {**order, **changes}
+
+
+VIEW = View(
+    name="orders",
+    version=1,
+    handles=frozenset({"OrderPlaced", *STATUS_AFTER}),
+    key=lambda event: event.aggregate_id,
+    project=project,
+)

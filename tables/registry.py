@@ -1,0 +1,6 @@
+"""Every read view, by name: the generic projector, tables and HTTP routes are made from this."""
+
+from tables import orders
+from tables.view import View
+
+VIEWS: dict[str, View] = {view.name: view for view in (orders.VIEW,)}

@@ -1,0 +1,140 @@
+"""A real local Kafka and real worker processes, started and stopped by the tests."""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[2]
+LAUNCHER = ROOT / "broker" / "kafkalocal.py"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def free_kafka_port() -> int:
+    """A client port whose controller port (port + 100) is free too."""
+    while True:
+        port = free_port()
+        if port < 65000 and _is_free(port + 100):
+            return port
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@dataclass
+class Kafka:
+    directory: Path
+    port: int
+    nodes: int = 1
+    bootstrap: str = ""
+
+    def start(self) -> str:
+        done = subprocess.run(
+            [sys.executable, str(LAUNCHER), "start", "--nodes", str(self.nodes),
+             "--dir", str(self.directory), "--port", str(self.port)],
+            capture_output=True, text=True, timeout=600,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"the local Kafka did not start:\n{done.stdout}\n{done.stderr}")
+        self.bootstrap = done.stdout.strip().splitlines()[-1]
+        return self.bootstrap
+
+    def stop(self) -> None:
+        subprocess.run([sys.executable, str(LAUNCHER), "stop", "--dir", str(self.directory)],
+                       capture_output=True, timeout=120)
+
+
+@dataclass
+class Worker:
+    name: str
+    bootstrap: str
+    prefix: str
+    data_dir: Path
+    partitions: int = 4
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir.with_suffix(".log")
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "SHOPSTREAM_BROKER": f"kafka://{self.bootstrap}",
+            "SHOPSTREAM_TOPIC_PREFIX": self.prefix,
+            "SHOPSTREAM_PARTITIONS": str(self.partitions),
+            "SHOPSTREAM_WEB_HOST": "127.0.0.1",
+            "SHOPSTREAM_WEB_PORT": str(self.port),
+            "SHOPSTREAM_DATA_DIR": str(self.data_dir),
+        }
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker", "--loglevel", "info"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if not self.alive():
+            return
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log_tail(self, lines: int = 60) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+async def wait_until_all_ready(workers: list[Worker], timeout: float = 180.0) -> None:
+    """Wait until every worker answers /ready with 200 in the same round."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            for worker in workers:
+                if not worker.alive():
+                    raise RuntimeError(f"{worker.name} exited:\n{worker.log_tail()}")
+            if all([await _ready(http, worker) for worker in workers]):
+                return
+            await asyncio.sleep(0.5)
+    tails = "\n".join(f"--- {w.name}\n{w.log_tail()}" for w in workers)
+    raise TimeoutError(f"workers not ready after {timeout}s\n{tails}")
+
+
+async def _ready(http: aiohttp.ClientSession, worker: Worker) -> bool:
+    try:
+        async with http.get(f"{worker.url}/ready") as response:
+            return response.status == 200
+    except aiohttp.ClientError:
+        return False

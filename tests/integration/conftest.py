@@ -1,0 +1,56 @@
+"""Session fixtures: one real Kafka for the run, two workers in one group, a fresh topic prefix."""
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from uuid import uuid4
+
+import aiohttp
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from tests.integration.cluster import Kafka, Worker, free_kafka_port, wait_until_all_ready
+
+PARTITIONS = 4
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kafka]:
+    broker = Kafka(directory=tmp_path_factory.mktemp("kafka"), port=free_kafka_port())
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def prefix() -> str:
+    return f"test-{uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+async def workers(kafka: Kafka, prefix: str,
+                  tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[list[Worker]]:
+    root: Path = tmp_path_factory.mktemp("workers")
+    pair = [Worker(name=f"worker-{n}", bootstrap=kafka.bootstrap, prefix=prefix,
+                   data_dir=root / f"worker-{n}", partitions=PARTITIONS) for n in (1, 2)]
+    for worker in pair:
+        worker.start()
+    try:
+        await wait_until_all_ready(pair)
+        yield pair
+    finally:
+        for worker in pair:
+            worker.stop()
+
+
+@pytest.fixture(scope="session")
+async def producer(kafka: Kafka) -> AsyncIterator[AIOKafkaProducer]:
+    client = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
+    await client.start()
+    yield client
+    await client.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session

@@ -1,0 +1,157 @@
+"""A command from a plain Kafka client travels to the orders view, readable from both workers."""
+
+import asyncio
+import time
+from typing import Any
+from uuid import uuid4
+
+import aiohttp
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from tests.integration.cluster import Worker
+
+pytestmark = pytest.mark.integration
+
+
+def place_order(order_id: str, customer_id: str = "cust-1") -> dict[str, Any]:
+    return {
+        "command_id": str(uuid4()),
+        "type": "PlaceOrder",
+        "aggregate_id": order_id,
+        "payload": {"customer_id": customer_id, "lines": [{"sku": "sku-1", "quantity": 2}]},
+    }
+
+
+async def get_json(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
+    async with http.get(url) as response:
+        return response.status, await response.json()
+
+
+async def wait_for_row(http: aiohttp.ClientSession, worker: Worker, view: str, key: str,
+                       timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = await get_json(http, f"{worker.url}/views/{view}/{key}")
+        if status == 200:
+            return body
+        assert status in (404, 503), body
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"{view}/{key} did not appear on {worker.name}\n{worker.log_tail()}")
+
+
+async def test_a_produced_command_is_readable_from_both_workers(
+    workers: list[Worker], producer: AIOKafkaProducer, prefix: str,
+    http: aiohttp.ClientSession,
+) -> None:
+    order_id = f"order-{uuid4().hex[:8]}"
+    await producer.send_and_wait(f"{prefix}.commands", orjson.dumps(place_order(order_id)),
+                                 key=order_id.encode())
+    first = await wait_for_row(http, workers[0], "orders", order_id)
+    second = await wait_for_row(http, workers[1], "orders", order_id)
+    assert first == second
+    assert first["data"]["status"] == "placed"
+    assert first["data"]["lines"] == [{"sku": "sku-1", "quantity": 2}]
+    assert first["meta"]["version"] == 1
+    assert first["meta"]["served_by"] in {w.url for w in workers}
+
+
+async def test_keys_are_served_by_their_owner_and_forwarded_by_the_other(
+    workers: list[Worker], producer: AIOKafkaProducer, prefix: str,
+    http: aiohttp.ClientSession,
+) -> None:
+    order_ids = [f"order-{uuid4().hex[:8]}" for _ in range(12)]
+    for order_id in order_ids:
+        await producer.send_and_wait(f"{prefix}.commands", orjson.dumps(place_order(order_id)),
+                                     key=order_id.encode())
+    owners = set()
+    for order_id in order_ids:
+        for worker in workers:
+            body = await wait_for_row(http, worker, "orders", order_id)
+            owners.add(body["meta"]["served_by"])
+    assert owners == {w.url for w in workers}
+
+
+async def test_a_command_on_a_partition_that_does_not_own_it_is_moved_to_its_owner(
+    workers: list[Worker], producer: AIOKafkaProducer, prefix: str,
+    http: aiohttp.ClientSession,
+) -> None:
+    topic = f"{prefix}.commands"
+    order_id = f"order-{uuid4().hex[:8]}"
+    owner = producer._partition(topic, order_id.encode(), None, None, order_id.encode(), None)
+    wrong = (owner + 1) % len(await producer.partitions_for(topic))
+    await producer.send_and_wait(topic, orjson.dumps(place_order(order_id)),
+                                 key=order_id.encode(), partition=wrong)
+    body = await wait_for_row(http, workers[1], "orders", order_id)
+    assert body["data"]["version"] == 1
+
+
+async def test_post_command_is_accepted_and_reaches_the_view(
+    workers: list[Worker], http: aiohttp.ClientSession,
+) -> None:
+    order_id = f"order-{uuid4().hex[:8]}"
+    command = place_order(order_id, customer_id="cust-http")
+    async with http.post(f"{workers[1].url}/commands", json=command) as response:
+        assert response.status == 202
+        assert await response.json() == {"command_id": command["command_id"],
+                                         "status": "submitted"}
+    body = await wait_for_row(http, workers[0], "orders", order_id)
+    assert body["data"]["customer_id"] == "cust-http"
+
+
+async def test_an_invalid_command_over_http_is_a_422_naming_the_field(
+    workers: list[Worker], http: aiohttp.ClientSession,
+) -> None:
+    command = place_order("order-bad")
+    command["payload"]["lines"][0]["quantity"] = -1
+    async with http.post(f"{workers[0].url}/commands", json=command) as response:
+        assert response.status == 422
+        body = await response.json()
+    assert [d["field"] for d in body["details"]] == ["payload.lines.0.quantity"]
+
+
+@pytest.mark.parametrize("body, content_type, status", [
+    (b"{not json", "application/json", 422),
+    (b"\xff\xfe\x00", "application/json", 422),
+    (b"{}", "text/plain", 415),
+    (b"x" * (65 * 1024), "application/json", 413),
+])
+async def test_bad_http_bodies_get_a_json_4xx(
+    workers: list[Worker], http: aiohttp.ClientSession,
+    body: bytes, content_type: str, status: int,
+) -> None:
+    async with http.post(f"{workers[0].url}/commands", data=body,
+                         headers={"Content-Type": content_type}) as response:
+        assert response.status == status
+        assert "error" in await response.json()
+
+
+async def test_unknown_views_and_keys_are_json_404s(
+    workers: list[Worker], http: aiohttp.ClientSession,
+) -> None:
+    status, body = await get_json(http, f"{workers[0].url}/views/nope/x")
+    assert (status, body["views"]) == (404, ["orders"])
+    for worker in workers:
+        status, body = await get_json(http, f"{worker.url}/views/orders/no-such-order")
+        assert status == 404 and "error" in body
+
+
+async def test_malformed_messages_do_not_stop_either_worker(
+    workers: list[Worker], producer: AIOKafkaProducer, prefix: str,
+    http: aiohttp.ClientSession,
+) -> None:
+    garbage = [b"\xff\xfe\xfd", b"not json", b"[1,2]", b'{"type":"PlaceOrder"}',
+               orjson.dumps({**place_order("x"), "type": "Teleport"})]
+    for topic in ("commands", "events"):
+        for partition in range(4):
+            for value in garbage:
+                await producer.send_and_wait(f"{prefix}.{topic}", value, key=b"junk",
+                                             partition=partition)
+    order_ids = [f"order-{uuid4().hex[:8]}" for _ in range(8)]
+    for order_id in order_ids:
+        await producer.send_and_wait(f"{prefix}.commands", orjson.dumps(place_order(order_id)),
+                                     key=order_id.encode())
+    for order_id in order_ids:
+        await wait_for_row(http, workers[0], "orders", order_id)
+    assert all(worker.alive() for worker in workers)

@@ -1,0 +1,68 @@
+"""The wire contract: what parses, what is refused and where, and that events round-trip."""
+
+from decimal import Decimal
+from uuid import uuid4
+
+import orjson
+import pytest
+from pydantic import ValidationError
+
+from streams import commands as c
+from streams import events as e
+from streams.envelopes import encode, parse_command, parse_event, stamp, utc_now
+from web.errors import field_errors
+
+
+def place_order(**overrides: object) -> bytes:
+    body = {
+        "command_id": str(uuid4()),
+        "type": "PlaceOrder",
+        "aggregate_id": "order-1",
+        "payload": {"customer_id": "cust-1", "lines": [{"sku": "sku-1", "quantity": 2}]},
+    }
+    body.update(overrides)
+    return orjson.dumps(body)
+
+
+def refusal(raw: bytes) -> list[dict[str, object]]:
+    with pytest.raises(ValidationError) as caught:
+        parse_command(raw)
+    return field_errors(caught.value)
+
+
+def test_a_valid_command_parses_to_its_typed_payload() -> None:
+    command = parse_command(place_order())
+    assert command.payload == c.PlaceOrder(
+        customer_id="cust-1", lines=[c.OrderLine(sku="sku-1", quantity=2)])
+
+
+def test_a_bad_field_is_named() -> None:
+    raw = place_order(payload={"customer_id": "c", "lines": [{"sku": "s", "quantity": 0}]})
+    assert [error["field"] for error in refusal(raw)] == ["payload.lines.0.quantity"]
+
+
+def test_an_unknown_type_is_named_once() -> None:
+    assert [error["field"] for error in refusal(place_order(type="Teleport"))] == ["type"]
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfe", b"{", b"[]", b"null", b""])
+def test_unreadable_bytes_are_refused(raw: bytes) -> None:
+    assert refusal(raw)
+
+
+def test_money_is_never_a_float() -> None:
+    raw = place_order(type="ChangePrice", aggregate_id="sku-1", payload={"price": 1.5})
+    assert refusal(raw)[0]["field"] == "payload.price"
+    command = parse_command(place_order(type="ChangePrice", payload={"price": "1.50"}))
+    assert command.payload == c.ChangePrice(price=Decimal("1.50"))
+
+
+def test_events_carry_deterministic_ids_and_gapless_versions() -> None:
+    command = parse_command(place_order())
+    payloads = [e.OrderPaid(amount=Decimal("1.00")), e.OrderShipped()]
+    first = stamp(command, 4, payloads, utc_now())
+    again = stamp(command, 4, payloads, first[0].occurred_at)
+    assert first == again
+    assert [event.version for event in first] == [5, 6]
+    assert parse_event(encode(first[0])) == first[0]
+    assert orjson.loads(encode(first[0]))["payload"] == {"amount": "1.00"}

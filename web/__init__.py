@@ -1,0 +1,1 @@
+"""Faust web views: commands in, views out, health and readiness."""

@@ -1,0 +1,39 @@
+"""Send a view query to the worker whose active table partition holds the key."""
+
+import aiohttp
+from faust.types import TableT
+from faust.web import Request, Response, Web
+
+from streams.app import app, settings
+from streams.partitioning import owning_partition
+
+FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=30)
+
+
+def owner_url(table: TableT, key: str) -> str | None:
+    """The canonical URL of the worker holding `key`, or None while partitions are unassigned.
+
+    The partition is computed here rather than asked of Faust's producer, whose metadata
+    knows a changelog topic only after this worker has written to it.
+    """
+    partition = owning_partition(key, settings.partitions)
+    changelog = table.changelog_topic.get_topic_name()
+    for url, topics in app.router.tables_metadata().items():
+        if partition in topics.get(changelog, ()):
+            return str(url)
+    return None
+
+
+def is_self(url: str) -> bool:
+    return url.rstrip("/") == str(app.conf.canonical_url).rstrip("/")
+
+
+async def forward(web: Web, request: Request, url: str) -> Response:
+    target = f"{url.rstrip('/')}{request.rel_url}"
+    try:
+        async with app.http_client.get(target, timeout=FORWARD_TIMEOUT) as response:
+            return web.bytes(await response.read(), content_type=response.content_type,
+                             status=response.status)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return web.json({"error": f"the worker owning this key ({url}) did not answer: {exc}"},
+                        status=503)
