@@ -1,4 +1,4 @@
-"""The command handler agent: parse, load state, decide, append events, store state, reply."""
+"""The command handler agent: parse, dedupe, load state, decide, append events, store, reply."""
 
 import logging
 from datetime import UTC, datetime
@@ -33,6 +33,10 @@ async def handle_one(event: EventT) -> None:
     if event.message.partition != owning_partition(command.aggregate_id, settings.partitions):
         await reroute(command, event)
         return
+    previous = write_model.first_result(command.command_id)
+    if previous is not None:
+        await send_result(command, previous)
+        return
     aggregate = BY_COMMAND[command.type]
     state = write_model.load(aggregate, command.aggregate_id)
     at = datetime.fromtimestamp(event.message.timestamp, UTC)
@@ -40,16 +44,21 @@ async def handle_one(event: EventT) -> None:
         state, events = handle(aggregate, state, command, at)
     except Rejected as rejection:
         version = state.version if state is not None else 0
-        await reply(command, "rejected", version, reason=rejection.reason)
+        result = CommandResult(command_id=command.command_id, status="rejected",
+                               aggregate_id=command.aggregate_id, version=version,
+                               reason=rejection.reason)
+        await send_result(command, write_model.remember(result))
         return
     # Events are acknowledged by the broker before the state moves on, so a crash
     # in between repeats the command (with identical event ids) and never loses it.
     sent = [await topics.events.send(key=command.aggregate_id.encode(), value=encode(e))
             for e in events]
     positions = [Position(partition=m.partition, offset=m.offset) for m in [await f for f in sent]]
-    if events:
-        write_model.store(aggregate, command.aggregate_id, state)
-    await reply(command, "accepted", state.version if state else 0, positions=positions)
+    write_model.store(aggregate, command.aggregate_id, state)
+    result = CommandResult(command_id=command.command_id, status="accepted",
+                           aggregate_id=command.aggregate_id, version=state.version,
+                           positions=positions)
+    await send_result(command, write_model.remember(result))
 
 
 async def reroute(command: Command, event: EventT) -> None:
@@ -64,9 +73,5 @@ async def reroute(command: Command, event: EventT) -> None:
     )
 
 
-async def reply(command: Command, status: str, version: int, *,
-                positions: list[Position] | None = None, reason: str | None = None) -> None:
-    result = CommandResult(command_id=command.command_id, status=status,
-                           aggregate_id=command.aggregate_id, version=version,
-                           positions=positions or [], reason=reason)
-    await topics.command_results.send(key=str(command.command_id).encode(), value=encode(result))
+async def send_result(command: Command, result: bytes) -> None:
+    await topics.command_results.send(key=str(command.command_id).encode(), value=result)

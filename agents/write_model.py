@@ -1,14 +1,18 @@
-"""The write model: one changelog-backed table of aggregate state per aggregate kind."""
+"""The write model: aggregate state per aggregate kind, and the first result of every command.
+
+Both live in changelog-backed tables co-partitioned with the commands topic, so a command
+and its aggregate's state and history are always on the same partition.
+"""
 
 from typing import Any
+from uuid import UUID
 
 from agents.aggregates import AGGREGATES, Aggregate
 from streams.app import bytes_table
+from streams.envelopes import CommandResult, encode
 
-STATE_TABLES = {
-    aggregate.kind: bytes_table(f"{aggregate.kind}-state")
-    for aggregate in AGGREGATES
-}
+STATE_TABLES = {aggregate.kind: bytes_table(f"{aggregate.kind}-state") for aggregate in AGGREGATES}
+RESULTS = bytes_table("processed-commands")
 
 
 def load(aggregate: Aggregate, aggregate_id: str) -> Any:
@@ -18,3 +22,13 @@ def load(aggregate: Aggregate, aggregate_id: str) -> Any:
 
 def store(aggregate: Aggregate, aggregate_id: str, state: Any) -> None:
     STATE_TABLES[aggregate.kind][aggregate_id.encode()] = state.model_dump_json().encode()
+
+
+def first_result(command_id: UUID) -> bytes | None:
+    return RESULTS.get(str(command_id).encode())
+
+
+def remember(result: CommandResult) -> bytes:
+    encoded = encode(result)
+    RESULTS[str(result.command_id).encode()] = encoded
+    return encoded

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import orjson
+from aiokafka import AIOKafkaConsumer
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER = ROOT / "broker" / "kafkalocal.py"
@@ -138,3 +140,36 @@ async def _ready(http: aiohttp.ClientSession, worker: Worker) -> bool:
             return response.status == 200
     except aiohttp.ClientError:
         return False
+
+
+class Results:
+    """Every command result on the results topic, by command id, as a plain consumer sees it."""
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self.consumer = consumer
+        self.by_command: dict[str, list[dict[str, object]]] = {}
+        self.arrived = asyncio.Condition()
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._collect())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        await self.consumer.stop()
+
+    async def _collect(self) -> None:
+        async for record in self.consumer:
+            result = orjson.loads(record.value)
+            async with self.arrived:
+                self.by_command.setdefault(result["command_id"], []).append(result)
+                self.arrived.notify_all()
+
+    async def wait_for(self, command_id: str, count: int = 1,
+                       timeout: float = 60.0) -> dict[str, object]:
+        """The first result of a command, once `count` results for it have arrived."""
+        async with self.arrived:
+            await asyncio.wait_for(self.arrived.wait_for(
+                lambda: len(self.by_command.get(command_id, ())) >= count), timeout)
+            return self.by_command[command_id][0]

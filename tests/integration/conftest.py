@@ -6,9 +6,15 @@ from uuid import uuid4
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from tests.integration.cluster import Kafka, Worker, free_kafka_port, wait_until_all_ready
+from tests.integration.cluster import (
+    Kafka,
+    Results,
+    Worker,
+    free_kafka_port,
+    wait_until_all_ready,
+)
 
 PARTITIONS = 4
 
@@ -54,3 +60,14 @@ async def producer(kafka: Kafka) -> AsyncIterator[AIOKafkaProducer]:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+async def results(kafka: Kafka, prefix: str, workers: list[Worker]) -> AsyncIterator[Results]:
+    consumer = AIOKafkaConsumer(f"{prefix}.command-results", bootstrap_servers=kafka.bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    collector = Results(consumer)
+    collector.start()
+    yield collector
+    await collector.stop()

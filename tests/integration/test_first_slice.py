@@ -9,8 +9,9 @@ import aiohttp
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
-from tests.integration.cluster import Worker
+from tests.integration.cluster import Results, Worker
 
 pytestmark = pytest.mark.integration
 
@@ -74,17 +75,21 @@ async def test_keys_are_served_by_their_owner_and_forwarded_by_the_other(
 
 
 async def test_a_command_on_a_partition_that_does_not_own_it_is_moved_to_its_owner(
-    workers: list[Worker], producer: AIOKafkaProducer, prefix: str,
-    http: aiohttp.ClientSession,
+    workers: list[Worker], producer: AIOKafkaProducer, prefix: str, results: Results,
 ) -> None:
+    """A non-murmur2 producer (kcat's default) must not split an aggregate's state."""
     topic = f"{prefix}.commands"
     order_id = f"order-{uuid4().hex[:8]}"
-    owner = producer._partition(topic, order_id.encode(), None, None, order_id.encode(), None)
-    wrong = (owner + 1) % len(await producer.partitions_for(topic))
-    await producer.send_and_wait(topic, orjson.dumps(place_order(order_id)),
-                                 key=order_id.encode(), partition=wrong)
-    body = await wait_for_row(http, workers[1], "orders", order_id)
-    assert body["data"]["version"] == 1
+    partitions = sorted(await producer.partitions_for(topic))
+    owner = DefaultPartitioner()(order_id.encode(), partitions, partitions)
+    first, again = place_order(order_id), place_order(order_id)
+    await producer.send_and_wait(topic, orjson.dumps(first), key=order_id.encode(),
+                                 partition=(owner + 1) % len(partitions))
+    assert (await results.wait_for(first["command_id"]))["status"] == "accepted"
+    await producer.send_and_wait(topic, orjson.dumps(again), key=order_id.encode(),
+                                 partition=owner)
+    second = await results.wait_for(again["command_id"])
+    assert (second["status"], second["reason"]) == ("rejected", "order already exists")
 
 
 async def test_post_command_is_accepted_and_reaches_the_view(
@@ -155,3 +160,19 @@ async def test_malformed_messages_do_not_stop_either_worker(
     for order_id in order_ids:
         await wait_for_row(http, workers[0], "orders", order_id)
     assert all(worker.alive() for worker in workers)
+
+
+async def test_a_repeated_command_id_is_applied_once_and_gets_the_first_result_back(
+    workers: list[Worker], producer: AIOKafkaProducer, prefix: str, results: Results,
+    http: aiohttp.ClientSession,
+) -> None:
+    order_id = f"order-{uuid4().hex[:8]}"
+    command = place_order(order_id)
+    for _ in range(3):
+        await producer.send_and_wait(f"{prefix}.commands", orjson.dumps(command),
+                                     key=order_id.encode())
+    first = await results.wait_for(command["command_id"], count=3)
+    assert results.by_command[command["command_id"]] == [first] * 3
+    assert first["status"] == "accepted" and first["version"] == 1
+    body = await wait_for_row(http, workers[0], "orders", order_id)
+    assert body["meta"]["versions"] == {order_id: 1}

@@ -1,0 +1,5 @@
+"""Agent tests run Faust's test_context() on an in-memory store, with no broker."""
+
+import os
+
+os.environ["SHOPSTREAM_STORE"] = "memory://"

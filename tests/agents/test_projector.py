@@ -1,0 +1,30 @@
+"""The projector agent, fed through Faust's test_context: parse, fold, store, skip garbage."""
+
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+import orjson
+
+from agents.projector import VIEW_TABLES, project_events
+from streams import commands as c
+from streams import events as e
+from streams.envelopes import Event, encode
+
+
+def order_placed(order_id: str, version: int = 1) -> bytes:
+    return encode(Event(
+        event_id=uuid4(), type="OrderPlaced", aggregate_id=order_id, version=version,
+        command_id=UUID(int=1), correlation_id=UUID(int=1),
+        occurred_at=datetime(2026, 11, 23, tzinfo=UTC),
+        payload=e.OrderPlaced(customer_id="cust-1", lines=[c.OrderLine(sku="s", quantity=1)]),
+    ))
+
+
+async def test_the_projector_folds_events_into_the_orders_table_and_skips_garbage() -> None:
+    async with project_events.test_context() as agent:
+        await agent.put(b"\xff not an event", key=b"x")
+        await agent.put(order_placed("order-1"), key=b"order-1")
+        await agent.put(order_placed("order-1"), key=b"order-1")
+        row = orjson.loads(VIEW_TABLES["orders"][b"order-1"])
+    assert row["data"]["status"] == "placed"
+    assert row["versions"] == {"order-1": 1}
