@@ -11,7 +11,7 @@ from agents.aggregates import BY_COMMAND, handle
 from agents.rejection import Rejected
 from streams import topics
 from streams.app import app, settings
-from streams.envelopes import Command, CommandResult, Position, encode, parse_command
+from streams.envelopes import Command, Position, encode, parse_command, result_of
 from streams.partitioning import owning_partition
 
 log = logging.getLogger(__name__)
@@ -44,9 +44,7 @@ async def handle_one(event: EventT) -> None:
         state, events = handle(aggregate, state, command, at)
     except Rejected as rejection:
         version = state.version if state is not None else 0
-        result = CommandResult(command_id=command.command_id, status="rejected",
-                               aggregate_id=command.aggregate_id, version=version,
-                               reason=rejection.reason)
+        result = result_of(command, "rejected", version, reason=rejection.reason)
         await send_result(command, write_model.remember(result))
         return
     # Events are acknowledged by the broker before the state moves on, so a crash
@@ -55,9 +53,7 @@ async def handle_one(event: EventT) -> None:
             for e in events]
     positions = [Position(partition=m.partition, offset=m.offset) for m in [await f for f in sent]]
     write_model.store(aggregate, command.aggregate_id, state)
-    result = CommandResult(command_id=command.command_id, status="accepted",
-                           aggregate_id=command.aggregate_id, version=state.version,
-                           positions=positions)
+    result = result_of(command, "accepted", state.version, positions=positions)
     await send_result(command, write_model.remember(result))
 
 

@@ -34,22 +34,22 @@ def decide(state: Order | None, command: Message) -> list[Message]:
             _require(order, "placed", "confirm")
             if total != sum((line.unit_price * line.quantity for line in lines), Decimal(0)):
                 raise Rejected(f"total {total} does not match its lines")
-            return [e.OrderConfirmed(lines=lines, total=total)]
+            return [e.OrderConfirmed(customer_id=order.customer_id, lines=lines, total=total)]
         case c.RejectOrder(reason=reason):
             _require(order, "placed", "reject")
-            return [e.OrderRejected(reason=reason)]
+            return [e.OrderRejected(customer_id=order.customer_id, reason=reason)]
         case c.PayOrder(amount=amount):
             _require(order, "confirmed", "pay")
             if amount != order.total:
                 raise Rejected(f"amount {amount} does not equal the order total {order.total}")
-            return [e.OrderPaid(amount=amount)]
+            return [e.OrderPaid(customer_id=order.customer_id, amount=amount)]
         case c.ShipOrder():
             _require(order, "paid", "ship")
-            return [e.OrderShipped()]
+            return [e.OrderShipped(customer_id=order.customer_id)]
         case c.CancelOrder(reason=reason):
             if order.status not in ("placed", "confirmed", "paid"):
                 raise Rejected(f"a {order.status} order cannot be cancelled")
-            return [e.OrderCancelled(reason=reason)]
+            return [e.OrderCancelled(customer_id=order.customer_id, reason=reason)]
     raise Rejected(f"an order does not handle {type(command).__name__}")
 
 

@@ -5,6 +5,7 @@ from streams.app import app
 # Explicit registration: the card's package names are too generic to autodiscover safely.
 import agents.command_handler  # noqa: E402,F401
 import agents.projector  # noqa: E402,F401
+import agents.saga_agent  # noqa: E402,F401
 import web.views  # noqa: E402,F401
 
 

@@ -41,6 +41,7 @@ class Command(Envelope):
     aggregate_id: AggregateId
     expected_version: Annotated[int, Field(ge=0)] | None = None
     correlation_id: UUID | None = None
+    reply_to: AggregateId | None = None
     issued_at: datetime = Field(default_factory=utc_now)
     payload: SerializeAsAny[Message]
 
@@ -74,11 +75,13 @@ class Position(Envelope):
 
 class CommandResult(Envelope):
     command_id: UUID
+    type: str
     status: Literal["accepted", "rejected"]
     aggregate_id: AggregateId
     version: int
     positions: list[Position] = []
     reason: str | None = None
+    reply_to: AggregateId | None = None
 
 
 def stamp(command: Command, version: int, payloads: list[Message], at: datetime) -> list[Event]:
@@ -96,6 +99,13 @@ def stamp(command: Command, version: int, payloads: list[Message], at: datetime)
         )
         for index, payload in enumerate(payloads)
     ]
+
+
+def result_of(command: Command, status: Literal["accepted", "rejected"], version: int, *,
+              positions: list[Position] | None = None, reason: str | None = None) -> CommandResult:
+    return CommandResult(command_id=command.command_id, type=command.type, status=status,
+                         aggregate_id=command.aggregate_id, version=version,
+                         positions=positions or [], reason=reason, reply_to=command.reply_to)
 
 
 def parse_command(raw: bytes) -> Command:

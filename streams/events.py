@@ -34,29 +34,34 @@ class StockReleased(Message):
     quantity: PositiveInt
 
 
-class OrderPlaced(Message):
+class OrderEvent(Message):
+    """Every order event names its customer, so views keyed by customer need no lookup."""
+
     customer_id: Name
+
+
+class OrderPlaced(OrderEvent):
     lines: list[OrderLine]
 
 
-class OrderConfirmed(Message):
+class OrderConfirmed(OrderEvent):
     lines: list[PricedLine]
     total: Money
 
 
-class OrderRejected(Message):
+class OrderRejected(OrderEvent):
     reason: str
 
 
-class OrderPaid(Message):
+class OrderPaid(OrderEvent):
     amount: Money
 
 
-class OrderShipped(Message):
+class OrderShipped(OrderEvent):
     pass
 
 
-class OrderCancelled(Message):
+class OrderCancelled(OrderEvent):
     reason: str
 
 

@@ -20,7 +20,13 @@ def _topic(name: str, **config: str) -> TopicT:
     return topic
 
 
+def repartition(name: str) -> TopicT:
+    """A topic carrying events re-keyed for a view keyed other than by aggregate id."""
+    return _topic(f"{name}-repartition")
+
+
 commands = _topic("commands")
 events = _topic("events", **{"retention.ms": "-1", "cleanup.policy": "delete"})
 command_results = _topic("command-results")
 dead_letters = _topic("dead-letters", **{"retention.ms": "-1"})
+reservation_saga = _topic("reservation-saga")

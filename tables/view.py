@@ -16,6 +16,7 @@ class View:
     handles: frozenset[str]
     key: Callable[[Event], str]
     project: Callable[[Data | None, Event], Data]
+    by_aggregate: bool = True
 
     @property
     def table_name(self) -> str:

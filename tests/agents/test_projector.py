@@ -1,11 +1,13 @@
 """The projector agent, fed through Faust's test_context: parse, fold, store, skip garbage."""
 
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID, uuid4
 
 import orjson
+import pytest
 
-from agents.projector import VIEW_TABLES, project_events
+from agents.projector import REPARTITIONED, VIEW_TABLES, project_events
 from streams import commands as c
 from streams import events as e
 from streams.envelopes import Event, encode
@@ -20,7 +22,15 @@ def order_placed(order_id: str, version: int = 1) -> bytes:
     ))
 
 
-async def test_the_projector_folds_events_into_the_orders_table_and_skips_garbage() -> None:
+async def test_the_projector_folds_events_into_the_orders_table_and_skips_garbage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repartitioned: list[tuple[bytes, bytes]] = []
+
+    async def capture(key: bytes, value: bytes, **_: Any) -> None:
+        repartitioned.append((key, value))
+
+    monkeypatch.setattr(REPARTITIONED["customer-orders"], "send", capture)
     async with project_events.test_context() as agent:
         await agent.put(b"\xff not an event", key=b"x")
         await agent.put(order_placed("order-1"), key=b"order-1")
@@ -28,3 +38,4 @@ async def test_the_projector_folds_events_into_the_orders_table_and_skips_garbag
         row = orjson.loads(VIEW_TABLES["orders"][b"order-1"])
     assert row["data"]["status"] == "placed"
     assert row["versions"] == {"order-1": 1}
+    assert [key for key, _ in repartitioned] == [b"cust-1", b"cust-1"]

@@ -136,7 +136,7 @@ async def test_unknown_views_and_keys_are_json_404s(
     workers: list[Worker], http: aiohttp.ClientSession,
 ) -> None:
     status, body = await get_json(http, f"{workers[0].url}/views/nope/x")
-    assert (status, body["views"]) == (404, ["orders"])
+    assert (status, body["views"]) == (404, ["customer-orders", "orders", "products"])
     for worker in workers:
         status, body = await get_json(http, f"{worker.url}/views/orders/no-such-order")
         assert status == 404 and "error" in body

@@ -45,8 +45,8 @@ def test_a_sku_appears_on_one_line_only() -> None:
 def test_evolve_counts_versions_and_tracks_status() -> None:
     order = fold(
         e.OrderPlaced(customer_id="cust-1", lines=LINES),
-        e.OrderConfirmed(lines=PRICED, total=Decimal("19.99")),
-        e.OrderPaid(amount=Decimal("19.99")),
+        e.OrderConfirmed(customer_id="cust-1", lines=PRICED, total=Decimal("19.99")),
+        e.OrderPaid(customer_id="cust-1", amount=Decimal("19.99")),
     )
     assert (order.status, order.version, order.total) == ("paid", 3, Decimal("19.99"))
 
@@ -60,12 +60,12 @@ def test_confirm_checks_the_total_against_the_lines() -> None:
 def test_an_order_is_paid_for_its_exact_total() -> None:
     confirmed = fold(
         e.OrderPlaced(customer_id="cust-1", lines=LINES),
-        e.OrderConfirmed(lines=PRICED, total=Decimal("19.99")),
+        e.OrderConfirmed(customer_id="cust-1", lines=PRICED, total=Decimal("19.99")),
     )
     with pytest.raises(Rejected, match="does not equal"):
         decide(confirmed, c.PayOrder(amount=Decimal("19.98")))
     assert decide(confirmed, c.PayOrder(amount=Decimal("19.99"))) == [
-        e.OrderPaid(amount=Decimal("19.99"))
+        e.OrderPaid(customer_id="cust-1", amount=Decimal("19.99"))
     ]
 
 
@@ -78,9 +78,9 @@ def test_only_a_paid_order_ships() -> None:
 def test_a_shipped_order_cannot_be_cancelled() -> None:
     shipped = fold(
         e.OrderPlaced(customer_id="cust-1", lines=LINES),
-        e.OrderConfirmed(lines=PRICED, total=Decimal("19.99")),
-        e.OrderPaid(amount=Decimal("19.99")),
-        e.OrderShipped(),
+        e.OrderConfirmed(customer_id="cust-1", lines=PRICED, total=Decimal("19.99")),
+        e.OrderPaid(customer_id="cust-1", amount=Decimal("19.99")),
+        e.OrderShipped(customer_id="cust-1"),
     )
     with pytest.raises(Rejected, match="shipped order cannot be cancelled"):
         decide(shipped, c.CancelOrder(reason="changed my mind"))

@@ -19,9 +19,9 @@ LINES = [c.OrderLine(sku="sku-1", quantity=2)]
 PRICED = [c.PricedLine(sku="sku-1", quantity=2, unit_price=Decimal("5.00"))]
 HISTORY: list[Message] = [
     e.OrderPlaced(customer_id="cust-1", lines=LINES),
-    e.OrderConfirmed(lines=PRICED, total=Decimal("10.00")),
-    e.OrderPaid(amount=Decimal("10.00")),
-    e.OrderShipped(),
+    e.OrderConfirmed(customer_id="cust-1", lines=PRICED, total=Decimal("10.00")),
+    e.OrderPaid(customer_id="cust-1", amount=Decimal("10.00")),
+    e.OrderShipped(customer_id="cust-1"),
 ]
 
 
@@ -51,7 +51,7 @@ def test_an_order_row_follows_its_events() -> None:
 
 
 def test_a_cancelled_order_keeps_its_reason() -> None:
-    row = fold([envelope(HISTORY[0], 1), envelope(e.OrderCancelled(reason="too slow"), 2)])
+    row = fold([envelope(HISTORY[0], 1), envelope(e.OrderCancelled(customer_id="cust-1", reason="too slow"), 2)])
     assert row is not None and (row["data"]["status"], row["data"]["reason"]) == (
         "cancelled", "too slow")
 

@@ -1,0 +1,65 @@
+"""The saga's wiring: route its inputs by order id, then react and send its commands."""
+
+import logging
+from datetime import UTC, datetime
+
+from faust import EventT, StreamT
+from pydantic import TypeAdapter, ValidationError
+
+from agents.saga import Input, Reservation, order_of, react
+from streams import topics
+from streams.app import app, bytes_table
+from streams.envelopes import encode
+
+log = logging.getLogger(__name__)
+SAGA_INPUT: TypeAdapter[Input] = TypeAdapter(Input)
+RESERVATIONS = bytes_table("reservation-saga")
+
+
+@app.agent(topics.events, concurrency=1)
+async def route_events_to_saga(stream: StreamT[bytes]) -> None:
+    async for event in stream.events():
+        await route(event)
+
+
+@app.agent(topics.command_results, concurrency=1)
+async def route_results_to_saga(stream: StreamT[bytes]) -> None:
+    async for event in stream.events():
+        await route(event)
+
+
+async def route(event: EventT) -> None:
+    message = _parse(event)
+    order_id = order_of(message) if message is not None else None
+    if order_id is not None:
+        await topics.reservation_saga.send(key=order_id.encode(), value=event.value)
+
+
+@app.agent(topics.reservation_saga, concurrency=1)
+async def run_saga(stream: StreamT[bytes]) -> None:
+    async for event in stream.events():
+        message = _parse(event)
+        if message is None:
+            continue
+        key = event.key
+        raw = RESERVATIONS.get(key)
+        state = Reservation.model_validate_json(raw) if raw is not None else None
+        at = datetime.fromtimestamp(event.message.timestamp, UTC)
+        new_state, commands = react(state, message, at)
+        # Commands first, acknowledged, then the state: a crash in between re-sends
+        # commands with the same ids, which the command handler applies once.
+        sent = [await topics.commands.send(key=cmd.aggregate_id.encode(), value=encode(cmd))
+                for cmd in commands]
+        for future in sent:
+            await future
+        if new_state is not None and new_state != state:
+            RESERVATIONS[key] = encode(new_state)
+
+
+def _parse(event: EventT) -> Input | None:
+    try:
+        return SAGA_INPUT.validate_json(event.value)
+    except ValidationError as exc:
+        log.error("unreadable saga input at %s[%s]@%s: %s", event.message.topic,
+                  event.message.partition, event.message.offset, exc)
+        return None

@@ -1,0 +1,36 @@
+"""The `products` view: name, price, stock on hand, reserved and available, per sku."""
+
+from streams import events as e
+from streams.envelopes import Event
+from tables.view import Data, View
+
+
+def project(product: Data | None, event: Event) -> Data:
+    match event.payload:
+        case e.ProductRegistered(name=name, price=price, stock=stock):
+            row: Data = {"sku": event.aggregate_id, "name": name, "price": str(price),
+                         "on_hand": stock, "reserved": 0}
+        case _ if product is None:
+            raise ValueError(f"{event.type} before ProductRegistered for {event.aggregate_id}")
+        case e.PriceChanged(price=price):
+            row = {**product, "price": str(price)}
+        case e.StockAdded(quantity=quantity):
+            row = {**product, "on_hand": product["on_hand"] + quantity}
+        case e.StockReserved(quantity=quantity):
+            row = {**product, "reserved": product["reserved"] + quantity}
+        case e.StockReleased(quantity=quantity):
+            row = {**product, "reserved": product["reserved"] - quantity}
+        case _:
+            row = dict(product)
+    return {**row, "available": row["on_hand"] - row["reserved"], "version": event.version,
+            "updated_at": event.occurred_at.isoformat()}
+
+
+VIEW = View(
+    name="products",
+    version=1,
+    handles=frozenset({"ProductRegistered", "PriceChanged", "StockAdded", "StockReserved",
+                       "StockReservationRejected", "StockReleased"}),
+    key=lambda event: event.aggregate_id,
+    project=project,
+)
