@@ -6,6 +6,7 @@ from streams.app import app
 import agents.command_handler  # noqa: E402,F401
 import agents.projector  # noqa: E402,F401
 import agents.saga_agent  # noqa: E402,F401
+import streams.subcommands  # noqa: E402,F401
 import web.views  # noqa: E402,F401
 
 

@@ -25,10 +25,10 @@ def free_port() -> int:
 
 
 def free_kafka_port() -> int:
-    """A client port whose controller port (port + 100) is free too."""
+    """A client port with room for three nodes: ports +1, +2 and controllers +100..+102."""
     while True:
         port = free_port()
-        if port < 65000 and _is_free(port + 100):
+        if port < 65000 and all(_is_free(port + offset) for offset in (1, 2, 100, 101, 102)):
             return port
 
 

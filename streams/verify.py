@@ -1,0 +1,79 @@
+"""`verify`: fold the whole event log with the views' projectors and compare with the workers."""
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import ValidationError
+
+from streams.envelopes import Event, parse_event
+from tables.fold import fold, version_problems
+
+
+async def read_log(bootstrap: str, topic: str) -> tuple[list[Event], int]:
+    """Every readable event on the topic, up to its end when we started, and the unreadable count."""
+    partitions = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        events: list[Event] = []
+        unreadable = 0
+        while any([await consumer.position(tp) < end for tp, end in ends.items()]):
+            for records in (await consumer.getmany(timeout_ms=1000, max_records=5000)).values():
+                for record in records:
+                    if record.offset >= ends[TopicPartition(record.topic, record.partition)]:
+                        continue
+                    try:
+                        events.append(parse_event(record.value))
+                    except ValidationError:
+                        unreadable += 1
+        return events, unreadable
+    finally:
+        await consumer.stop()
+
+
+async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [description] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if description["error_code"] != 0 or not description["partitions"]:
+        raise LookupError(f"cannot read topic {topic}: error {description['error_code']}")
+    return sorted(p["partition"] for p in description["partitions"])
+
+
+async def served(http: aiohttp.ClientSession, url: str, view: str, key: str) -> Any:
+    async with http.get(f"{url}/views/{view}/{quote(key, safe='')}") as response:
+        if response.status == 404:
+            return None
+        response.raise_for_status()
+        return (await response.json())["data"]
+
+
+async def differences(events: list[Event], urls: Iterable[str]) -> list[str]:
+    expected = fold(events)
+    found = version_problems(events)
+    async with aiohttp.ClientSession() as http:
+        for url in urls:
+            for view, rows in expected.items():
+                keys = sorted(rows)
+                try:
+                    answers = await asyncio.gather(*(served(http, url, view, k) for k in keys))
+                except aiohttp.ClientError as exc:
+                    found.append(f"{url} {view}: {exc}")
+                    continue
+                for key, answer in zip(keys, answers):
+                    if answer != rows[key]["data"]:
+                        found.append(f"{url} {view}/{key}: served {answer}, "
+                                     f"the log folds to {rows[key]['data']}")
+    return found

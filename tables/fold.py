@@ -1,0 +1,37 @@
+"""Every view as the fold of its projector over an event log: what `verify` compares against."""
+
+from collections.abc import Iterable
+
+from streams.envelopes import Event
+from tables.registry import VIEWS
+from tables.view import Data, apply
+
+
+def fold(events: Iterable[Event]) -> dict[str, dict[str, Data]]:
+    rows: dict[str, dict[str, Data]] = {name: {} for name in VIEWS}
+    for event in events:
+        for name, view in VIEWS.items():
+            if event.type not in view.handles:
+                continue
+            key = view.key(event)
+            row = apply(view, rows[name].get(key), event)
+            if row is not None:
+                rows[name][key] = row
+    return rows
+
+
+def version_problems(events: Iterable[Event]) -> list[str]:
+    """Gaps in an aggregate's versions, or two different events claiming one version."""
+    seen: dict[tuple[str, int], str] = {}
+    problems = []
+    for event in events:
+        slot = (event.aggregate_id, event.version)
+        if seen.setdefault(slot, str(event.event_id)) != str(event.event_id):
+            problems.append(f"{event.aggregate_id} has two events at version {event.version}")
+    versions: dict[str, set[int]] = {}
+    for aggregate_id, version in seen:
+        versions.setdefault(aggregate_id, set()).add(version)
+    for aggregate_id, found in sorted(versions.items()):
+        if found != set(range(1, max(found) + 1)):
+            problems.append(f"{aggregate_id} has version gaps: {sorted(found)}")
+    return problems

@@ -1,0 +1,154 @@
+"""A seeded random shop against two workers: then `verify` passes and every command has one result."""
+
+import asyncio
+import os
+import random
+import subprocess
+import sys
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from tests.integration.cluster import ROOT, Kafka, Results, Worker
+
+pytestmark = pytest.mark.integration
+SEED = 20261123
+
+
+class Shop:
+    """Writes commands like a client would, and remembers what it sent."""
+
+    def __init__(self, producer: AIOKafkaProducer, prefix: str, results: Results) -> None:
+        self.producer, self.topic, self.results = producer, f"{prefix}.commands", results
+        self.rng = random.Random(SEED)
+        self.sent: dict[str, dict[str, Any]] = {}
+
+    def command_id(self) -> str:
+        return str(UUID(int=self.rng.getrandbits(128), version=4))
+
+    async def send(self, kind: str, aggregate_id: str, payload: dict[str, Any],
+                   **extra: Any) -> str:
+        command = {"command_id": self.command_id(), "type": kind, "aggregate_id": aggregate_id,
+                   "payload": payload, **extra}
+        await self.resend(command)
+        self.sent[command["command_id"]] = command
+        return command["command_id"]
+
+    async def resend(self, command: dict[str, Any]) -> None:
+        await self.producer.send(self.topic, orjson.dumps(command),
+                                 key=command["aggregate_id"].encode())
+
+    async def settle(self, command_ids: list[str]) -> list[dict[str, Any]]:
+        await self.producer.flush()
+        return [await self.results.wait_for(c, timeout=180) for c in command_ids]
+
+
+async def test_a_random_shop_folds_to_what_the_workers_serve(
+    workers: list[Worker], kafka: Kafka, producer: AIOKafkaProducer, prefix: str,
+    results: Results,
+) -> None:
+    shop = Shop(producer, prefix, results)
+    rng = shop.rng
+    skus = [f"sku-{n:02}" for n in range(20)]
+    registered = [await shop.send("RegisterProduct", sku, {
+        "name": f"Product {sku}", "price": f"{rng.randint(100, 5000) / 100:.2f}",
+        "stock": rng.randint(0, 40)}) for sku in skus]
+    await shop.settle(registered)
+    restocks = [await shop.send("Restock", rng.choice(skus), {"quantity": rng.randint(1, 10)})
+                for _ in range(100)]
+    prices = [await shop.send("ChangePrice", rng.choice(skus),
+                              {"price": f"{rng.randint(100, 5000) / 100:.2f}"})
+              for _ in range(20)]
+
+    order_ids = [f"order-{n:04}" for n in range(1400)]
+    placed = []
+    for order_id in order_ids:
+        lines = rng.sample(skus + ["sku-unknown"], rng.randint(1, 3))
+        placed.append(await shop.send("PlaceOrder", order_id, {
+            "customer_id": f"cust-{rng.randint(1, 60)}",
+            "lines": [{"sku": sku, "quantity": rng.randint(1, 4)} for sku in lines]}))
+    stale = [await shop.send("Restock", rng.choice(skus), {"quantity": 1},
+                             expected_version=rng.randint(50, 60)) for _ in range(30)]
+    await shop.settle(restocks + prices + placed + stale)
+    outcomes = await wait_for_outcomes(results, order_ids)
+
+    confirmed = [o for o in order_ids if outcomes[o] == "ConfirmOrder"]
+    totals = {o: await order_total(workers[0], o) for o in confirmed}
+    paid_ids, pay_commands = [], []
+    for order_id in confirmed:
+        right = rng.random() < 0.85
+        amount = totals[order_id] if right else totals[order_id] + Decimal("0.01")
+        pay_commands.append(await shop.send("PayOrder", order_id, {"amount": str(amount)}))
+        if right:
+            paid_ids.append(order_id)
+    for order_id in rng.sample(order_ids, 200):
+        pay_commands.append(await shop.send("CancelOrder", order_id, {"reason": "changed mind"}))
+    await shop.settle(pay_commands)
+    ship = [await shop.send("ShipOrder", o, {}) for o in paid_ids[: len(paid_ids) // 2]]
+    ship += [await shop.send("ShipOrder", o, {}) for o in rng.sample(order_ids, 40)]
+    await shop.settle(ship)
+    late_cancels = [await shop.send("CancelOrder", o, {"reason": "too late?"})
+                    for o in rng.sample(paid_ids, min(60, len(paid_ids)))]
+    duplicates = rng.sample(sorted(shop.sent), 120)
+    for command_id in duplicates:
+        await shop.resend(shop.sent[command_id])
+    await shop.settle(late_cancels)
+    await shop.settle([c for c in duplicates])
+    await wait_for_outcomes(results, order_ids)
+
+    assert len(shop.sent) >= 2000
+    for command_id in shop.sent:
+        answers = results.by_command[command_id]
+        assert all(answer == answers[0] for answer in answers), answers
+    statuses = {answer["status"] for c in shop.sent for answer in results.by_command[c]}
+    assert statuses == {"accepted", "rejected"}
+    await wait_for_quiet(results)
+    verified = subprocess.run(
+        [sys.executable, "-m", "streams", "verify", "--url", workers[0].url,
+         "--url", workers[1].url],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "SHOPSTREAM_BROKER": f"kafka://{kafka.bootstrap}",
+             "SHOPSTREAM_TOPIC_PREFIX": prefix, "SHOPSTREAM_PARTITIONS": "4"},
+    )
+    assert verified.returncode == 0, verified.stdout[-5000:] + verified.stderr[-5000:]
+    assert " 0 differences" in verified.stdout
+
+
+async def wait_for_outcomes(results: Results, order_ids: list[str],
+                            timeout: float = 300) -> dict[str, str]:
+    """Each order's saga outcome: the accepted ConfirmOrder or RejectOrder it ended with."""
+    async def outcomes() -> dict[str, str]:
+        while True:
+            ended = {r["aggregate_id"]: r["type"] for answers in list(results.by_command.values())
+                     for r in answers[:1] if r["status"] == "accepted"
+                     and r["type"] in ("ConfirmOrder", "RejectOrder")}
+            if all(o in ended for o in order_ids):
+                return ended
+            await asyncio.sleep(0.5)
+    return await asyncio.wait_for(outcomes(), timeout)
+
+
+async def wait_for_quiet(results: Results, quiet: float = 3.0) -> None:
+    """Until no result has arrived for `quiet` seconds: the saga's last commands are done."""
+    while True:
+        before = sum(len(answers) for answers in results.by_command.values())
+        await asyncio.sleep(quiet)
+        if sum(len(answers) for answers in results.by_command.values()) == before:
+            return
+
+
+async def order_total(worker: Worker, order_id: str) -> Decimal:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        for _ in range(600):
+            async with http.get(f"{worker.url}/views/orders/{order_id}") as response:
+                body = await response.json()
+                if response.status == 200 and body["data"]["total"] is not None:
+                    return Decimal(body["data"]["total"])
+            await asyncio.sleep(0.1)
+    raise TimeoutError(order_id)
