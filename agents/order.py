@@ -49,7 +49,8 @@ def decide(state: Order | None, command: Message) -> list[Message]:
         case c.CancelOrder(reason=reason):
             if order.status not in ("placed", "confirmed", "paid"):
                 raise Rejected(f"a {order.status} order cannot be cancelled")
-            return [e.OrderCancelled(customer_id=order.customer_id, reason=reason)]
+            booked = order.lines if order.status != "placed" else []
+            return [e.OrderCancelled(customer_id=order.customer_id, reason=reason, lines=booked)]
     raise Rejected(f"an order does not handle {type(command).__name__}")
 
 

@@ -1,25 +1,42 @@
 """The projector agents: fold the event log into every registered view's table.
 
 Views keyed by the aggregate id are co-partitioned with the event log and folded straight
-from it; a view keyed otherwise (by customer, say) gets its events through a repartition
-topic keyed by the view's key, so each of its rows is owned by one partition.
+from it; a view keyed otherwise (by customer, by sku) gets its events through a repartition
+topic keyed by the view's key, so each of its rows is owned by one partition. A windowed
+view's table is a Faust windowed table over the events' time.
 """
 
 import logging
+from datetime import timedelta
+from typing import Any
 
 import orjson
 from faust import EventT, StreamT, TopicT
 from pydantic import ValidationError
 
 from streams import topics
-from streams.app import app, bytes_table
+from streams.app import app, bytes_table, settings
 from streams.envelopes import Event, parse_event
 from tables.registry import VIEWS
 from tables.view import View, apply
 
 log = logging.getLogger(__name__)
+WINDOW_RETENTION = timedelta(days=400)
 
-VIEW_TABLES = {name: bytes_table(view.table_name) for name, view in VIEWS.items()}
+
+def _table(view: View) -> Any:
+    if view.window is None:
+        return bytes_table(view.table_name)
+    # JSON keys: a windowed table's keys are (key, (window start, window end)).
+    return app.Table(view.table_name, partitions=settings.partitions, key_type=str,
+                     value_type=bytes)
+
+
+VIEW_TABLES = {name: _table(view) for name, view in VIEWS.items()}
+WINDOWED = {
+    name: VIEW_TABLES[name].tumbling(view.window, expires=WINDOW_RETENTION).relative_to_stream()
+    for name, view in VIEWS.items() if view.window
+}
 DIRECT = [view for view in VIEWS.values() if view.by_aggregate]
 REPARTITIONED = {view.name: topics.repartition(view.table_name)
                  for view in VIEWS.values() if not view.by_aggregate}
@@ -32,11 +49,15 @@ async def project_events(stream: StreamT[bytes]) -> None:
         if parsed is None:
             continue
         for view in DIRECT:
-            project(view, parsed)
+            _guarded(view, parsed)
         for name, topic in REPARTITIONED.items():
             view = VIEWS[name]
-            if parsed.type in view.handles:
-                await topic.send(key=view.key(parsed).encode(), value=event.value)
+            if parsed.type not in view.handles:
+                continue
+            # The record keeps the event's time: windowed tables window by record time.
+            for key in view.keys(parsed):
+                await topic.send(key=key.encode(), value=event.value,
+                                 timestamp=parsed.occurred_at.timestamp())
 
 
 def _repartitioned_agent(view: View, topic: TopicT) -> None:
@@ -44,7 +65,7 @@ def _repartitioned_agent(view: View, topic: TopicT) -> None:
         async for event in stream.events():
             parsed = _parse(event)
             if parsed is not None:
-                project(view, parsed)
+                _guarded(view, parsed, only=event.key.decode())
 
     app.agent(topic, name=f"project-{view.name}", concurrency=1)(project_repartitioned)
 
@@ -53,20 +74,48 @@ for _name, _topic in REPARTITIONED.items():
     _repartitioned_agent(VIEWS[_name], _topic)
 
 
-def project(view: View, event: Event) -> None:
+def project(view: View, event: Event, only: str | None = None) -> None:
     if event.type not in view.handles:
         return
-    table = VIEW_TABLES[view.name]
-    key = view.key(event).encode()
-    raw = table.get(key)
-    row = apply(view, orjson.loads(raw) if raw is not None else None, event)
-    if row is not None:
-        table[key] = orjson.dumps(row)
+    table = WINDOWED[view.name] if view.window else VIEW_TABLES[view.name]
+    for key in [only] if only is not None else view.keys(event):
+        stored = _current_window(table, key) if view.window else table.get(key.encode())
+        row = apply(view, orjson.loads(stored) if stored is not None else None, event, key)
+        if row is not None:
+            table[key if view.window else key.encode()] = orjson.dumps(row)
+
+
+def _guarded(view: View, event: Event, only: str | None = None) -> None:
+    """Project, logging rather than raising: one event a projector cannot fold (a bug, or a
+    log written by hand) must not stop the view for every other key."""
+    try:
+        project(view, event, only)
+    except Exception:
+        log.exception("%s could not fold event %s (%s v%s)", view.table_name, event.event_id,
+                      event.aggregate_id, event.version)
+
+
+def _current_window(table: Any, key: str) -> bytes | None:
+    try:
+        return table[key].current()
+    except KeyError:
+        return None
 
 
 def read_row(view_name: str, key: str) -> dict | None:
     raw = VIEW_TABLES[view_name].get(key.encode())
     return orjson.loads(raw) if raw is not None else None
+
+
+def read_windows(view_name: str, key: str, starts: list[float]) -> list[dict]:
+    """The rows of a windowed view for `key` in the windows starting at `starts`."""
+    table = VIEW_TABLES[view_name]
+    rows = []
+    for start in starts:
+        raw = table.get((key, table.window.current(start)))
+        if raw is not None:
+            rows.append(orjson.loads(raw))
+    return rows
 
 
 def _parse(event: EventT) -> Event | None:

@@ -63,6 +63,7 @@ class OrderShipped(OrderEvent):
 
 class OrderCancelled(OrderEvent):
     reason: str
+    lines: list[PricedLine] = []  # what a confirmed or paid order had booked, now given back
 
 
 EVENTS: dict[str, type[Message]] = {

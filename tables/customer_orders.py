@@ -11,7 +11,7 @@ from tables.view import Data, View
 SUMMARY_FIELDS = ("order_id", "status", "total", "placed_at", "updated_at")
 
 
-def project(customer: Data | None, event: Event) -> Data:
+def project(customer: Data | None, event: Event, _: str = "") -> Data:
     assert isinstance(event.payload, e.OrderEvent)
     summaries = {s["order_id"]: s for s in (customer or {}).get("orders", [])}
     order = orders.project(summaries.get(event.aggregate_id), event)
@@ -25,7 +25,8 @@ VIEW = View(
     name="customer-orders",
     version=1,
     handles=orders.VIEW.handles,
-    key=lambda event: event.payload.customer_id,
+    keys=lambda event: [event.payload.customer_id],
     project=project,
     by_aggregate=False,
+    paged="orders",
 )

@@ -4,7 +4,12 @@ from collections.abc import Iterable
 
 from streams.envelopes import Event
 from tables.registry import VIEWS
-from tables.view import Data, apply
+from tables.view import Data, View, apply
+
+
+def row_key(view: View, key: str, event: Event) -> str:
+    """A row's key: the view's key, and for a windowed view the start of the event's window."""
+    return f"{key}@{view.window_start(event).isoformat()}" if view.window else key
 
 
 def fold(events: Iterable[Event]) -> dict[str, dict[str, Data]]:
@@ -13,10 +18,11 @@ def fold(events: Iterable[Event]) -> dict[str, dict[str, Data]]:
         for name, view in VIEWS.items():
             if event.type not in view.handles:
                 continue
-            key = view.key(event)
-            row = apply(view, rows[name].get(key), event)
-            if row is not None:
-                rows[name][key] = row
+            for key in view.keys(event):
+                slot = row_key(view, key, event)
+                row = apply(view, rows[name].get(slot), event, key)
+                if row is not None:
+                    rows[name][slot] = row
     return rows
 
 

@@ -13,7 +13,7 @@ STATUS_AFTER = {
 }
 
 
-def project(order: Data | None, event: Event) -> Data:
+def project(order: Data | None, event: Event, _: str = "") -> Data:
     at = event.occurred_at.isoformat()
     match event.payload:
         case e.OrderPlaced(customer_id=customer_id, lines=lines):
@@ -44,6 +44,6 @@ VIEW = View(
     name="orders",
     version=1,
     handles=frozenset({"OrderPlaced", *STATUS_AFTER}),
-    key=lambda event: event.aggregate_id,
+    keys=lambda event: [event.aggregate_id],
     project=project,
 )

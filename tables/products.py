@@ -5,7 +5,7 @@ from streams.envelopes import Event
 from tables.view import Data, View
 
 
-def project(product: Data | None, event: Event) -> Data:
+def project(product: Data | None, event: Event, _: str = "") -> Data:
     match event.payload:
         case e.ProductRegistered(name=name, price=price, stock=stock):
             row: Data = {"sku": event.aggregate_id, "name": name, "price": str(price),
@@ -31,6 +31,6 @@ VIEW = View(
     version=1,
     handles=frozenset({"ProductRegistered", "PriceChanged", "StockAdded", "StockReserved",
                        "StockReservationRejected", "StockReleased"}),
-    key=lambda event: event.aggregate_id,
+    keys=lambda event: [event.aggregate_id],
     project=project,
 )

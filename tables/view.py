@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from streams.envelopes import Event
@@ -14,22 +15,29 @@ class View:
     name: str
     version: int
     handles: frozenset[str]
-    key: Callable[[Event], str]
-    project: Callable[[Data | None, Event], Data]
+    keys: Callable[[Event], list[str]]
+    project: Callable[[Data | None, Event, str], Data]
     by_aggregate: bool = True
+    window: int | None = None  # seconds: one row per key per tumbling window of event time
+    paged: str | None = None  # a list in the row that HTTP answers page by page
 
     @property
     def table_name(self) -> str:
         return f"{self.name}-v{self.version}"
 
+    def window_start(self, event: Event) -> datetime:
+        assert self.window is not None
+        seconds = event.occurred_at.timestamp()
+        return datetime.fromtimestamp(seconds - seconds % self.window, UTC)
 
-def apply(view: View, row: Data | None, event: Event) -> Data | None:
+
+def apply(view: View, row: Data | None, event: Event, key: str) -> Data | None:
     """Fold one event into a row; None when the row already reflects it."""
     versions: dict[str, int] = row["versions"] if row else {}
     if versions.get(event.aggregate_id, 0) >= event.version:
         return None
     return {
-        "data": view.project(row["data"] if row else None, event),
+        "data": view.project(row["data"] if row else None, event, key),
         "versions": {**versions, event.aggregate_id: event.version},
         "occurred_at": event.occurred_at.isoformat(),
     }

@@ -5,12 +5,13 @@ from typing import Any
 from faust.web import Request, Response, View
 from pydantic import ValidationError
 
-from agents.projector import VIEW_TABLES, read_row
+from agents.projector import VIEW_TABLES, read_row, read_windows
 from streams import topics
 from streams.app import app
 from streams.envelopes import encode, parse_command
 from tables.registry import VIEWS
 from web.errors import field_errors
+from web.queries import BadQuery, page, window_starts
 from web.routing import forward, is_self, owner_url
 
 MAX_COMMAND_BYTES = 64 * 1024
@@ -48,13 +49,37 @@ class ViewRow(View):
             return self.error(503, "partitions are being assigned; retry shortly")
         if not is_self(owner):
             return await forward(self.web, request, owner)
-        return self.local(view, key)
+        return self.local(request, view, key)
 
-    def local(self, view: str, key: str) -> Response:
+    def local(self, request: Request, view: str, key: str) -> Response:
+        try:
+            if VIEWS[view].window:
+                return self.windows(request, view, key)
+            return self.row(request, view, key)
+        except BadQuery as exc:
+            return self.error(400, str(exc))
+
+    def row(self, request: Request, view: str, key: str) -> Response:
         row = read_row(view, key)
         if row is None:
             return self.error(404, f"{view} has no row {key!r}")
-        return self.json({"data": row["data"], "meta": meta(row)})
+        data, extra = row["data"], {}
+        paged = VIEWS[view].paged
+        if paged:
+            items, extra = page(data[paged], request.query)
+            data = {**data, paged: items}
+        return self.json({"data": data, "meta": {**meta(row), **extra}})
+
+    def windows(self, request: Request, view: str, key: str) -> Response:
+        window = VIEWS[view].window
+        assert window is not None
+        starts, begin, end = window_starts(request.query, window)
+        rows = read_windows(view, key, starts)
+        return self.json({
+            "data": {"key": key, "windows": [row["data"] for row in rows]},
+            "meta": {"from": begin.isoformat(), "to": end.isoformat(), "window_seconds": window,
+                     "stale": False, "served_by": str(app.conf.canonical_url)},
+        })
 
 
 def meta(row: dict[str, Any]) -> dict[str, Any]:

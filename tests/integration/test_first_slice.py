@@ -136,7 +136,7 @@ async def test_unknown_views_and_keys_are_json_404s(
     workers: list[Worker], http: aiohttp.ClientSession,
 ) -> None:
     status, body = await get_json(http, f"{workers[0].url}/views/nope/x")
-    assert (status, body["views"]) == (404, ["customer-orders", "orders", "products"])
+    assert (status, body["views"]) == (404, ["customer-orders", "orders", "products", "sales"])
     for worker in workers:
         status, body = await get_json(http, f"{worker.url}/views/orders/no-such-order")
         assert status == 404 and "error" in body
@@ -176,3 +176,28 @@ async def test_a_repeated_command_id_is_applied_once_and_gets_the_first_result_b
     assert first["status"] == "accepted" and first["version"] == 1
     body = await wait_for_row(http, workers[0], "orders", order_id)
     assert body["meta"]["versions"] == {order_id: 1}
+
+
+async def test_customer_orders_are_paged_newest_first_and_bad_queries_are_400s(
+    workers: list[Worker], http: aiohttp.ClientSession, results: Results,
+) -> None:
+    customer = f"cust-{uuid4().hex[:8]}"
+    order_ids = [f"order-{uuid4().hex[:8]}" for _ in range(3)]
+    for order_id in order_ids:
+        command = place_order(order_id, customer_id=customer)
+        async with http.post(f"{workers[0].url}/commands", json=command) as response:
+            assert response.status == 202
+        await results.wait_for(command["command_id"])
+    deadline = time.monotonic() + 60
+    while True:
+        body = await wait_for_row(http, workers[1], "customer-orders", f"{customer}?limit=2")
+        if body["meta"]["total"] == 3 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert body["meta"] | {"limit": 2, "offset": 0, "total": 3} == body["meta"]
+    assert [o["order_id"] for o in body["data"]["orders"]] == order_ids[::-1][:2]
+    for query in ("limit=0", "limit=x", "offset=-1"):
+        status, error = await get_json(http, f"{workers[0].url}/views/customer-orders/{customer}?{query}")
+        assert status == 400 and "error" in error
+    status, error = await get_json(http, f"{workers[0].url}/views/sales/sku-1?from=yesterday")
+    assert status == 400 and "from" in error["error"]

@@ -34,7 +34,7 @@ def envelope(payload: Message, version: int, order_id: str = "order-1") -> Event
 def fold(events: list[Event]) -> Data | None:
     row = None
     for event in events:
-        row = apply(VIEW, row, event) or row
+        row = apply(VIEW, row, event, event.aggregate_id) or row
     return row
 
 
