@@ -19,7 +19,7 @@ run: kafka worker
 worker: .venv/.installed
 	@echo "Shopstream worker on http://127.0.0.1:$(PORT)  (Ctrl-C stops it; 'make stop' stops Kafka)"
 	@echo "  POST http://127.0.0.1:$(PORT)/commands"
-	@echo "  GET  http://127.0.0.1:$(PORT)/views/orders/{order_id}"
+	@echo "  GET  http://127.0.0.1:$(PORT)/views/{orders,products,customer-orders,sales}/{key}"
 	@echo "  GET  http://127.0.0.1:$(PORT)/health  /ready"
 	@echo "  Kafka on 127.0.0.1:9092, logs: $$($(PY) broker/kafkalocal.py logs)"
 	SHOPSTREAM_WEB_PORT=$(PORT) $(PY) -m streams worker --loglevel info
