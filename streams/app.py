@@ -28,6 +28,10 @@ class App(faust.App):
 
     project_topics: list[TopicT]
 
+    async def on_first_start(self) -> None:
+        self.conf.datadir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
+        await super().on_first_start()
+
     async def on_start(self) -> None:
         await super().on_start()
         for topic in self.project_topics:
