@@ -2,7 +2,9 @@
 PY := .venv/bin/python
 PORT ?= 6066
 
-.PHONY: run worker test unit kafka stop status clean
+.PHONY: run worker test unit lint kafka stop status clean
+STRICT := agents/order.py agents/product.py agents/saga.py agents/aggregates.py tables \
+	streams/commands.py streams/events.py streams/envelopes.py streams/partitioning.py
 
 .venv/.installed: pyproject.toml .ci/requirements.py
 	python3 -m venv .venv
@@ -26,6 +28,10 @@ worker: .venv/.installed
 
 test: .venv/.installed
 	$(PY) -m pytest
+
+lint: .venv/.installed
+	$(PY) -m ruff check .
+	$(PY) -m mypy $(STRICT)
 
 unit: .venv/.installed
 	$(PY) -m pytest tests/unit tests/agents

@@ -36,7 +36,8 @@ BY_COMMAND: dict[str, Aggregate] = {
 }
 
 
-def handle(aggregate: Aggregate, state: Any, command: Command, at: datetime) -> tuple[Any, list[Event]]:
+def handle(aggregate: Aggregate, state: Any, command: Command,
+           at: datetime) -> tuple[Any, list[Event]]:
     """Check the expected version, decide, and fold the new events into the state."""
     version = state.version if state is not None else 0
     if command.expected_version is not None and command.expected_version != version:

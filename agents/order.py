@@ -14,7 +14,8 @@ Status = Literal["placed", "confirmed", "rejected", "paid", "shipped", "cancelle
 class Order(Message):
     customer_id: str
     status: Status
-    lines: list[c.OrderLine] | list[c.PricedLine]
+    lines: list[c.OrderLine]
+    priced: list[c.PricedLine] = []  # the lines at their reserved prices, once confirmed
     total: Decimal | None = None
     version: int
 
@@ -30,11 +31,11 @@ def decide(state: Order | None, command: Message) -> list[Message]:
             return [e.OrderPlaced(customer_id=customer_id, lines=lines)]
     order = _existing(state)
     match command:
-        case c.ConfirmOrder(lines=lines, total=total):
+        case c.ConfirmOrder(lines=priced, total=total):
             _require(order, "placed", "confirm")
-            if total != sum((line.unit_price * line.quantity for line in lines), Decimal(0)):
+            if total != sum((line.unit_price * line.quantity for line in priced), Decimal(0)):
                 raise Rejected(f"total {total} does not match its lines")
-            return [e.OrderConfirmed(customer_id=order.customer_id, lines=lines, total=total)]
+            return [e.OrderConfirmed(customer_id=order.customer_id, lines=priced, total=total)]
         case c.RejectOrder(reason=reason):
             _require(order, "placed", "reject")
             return [e.OrderRejected(customer_id=order.customer_id, reason=reason)]
@@ -49,8 +50,8 @@ def decide(state: Order | None, command: Message) -> list[Message]:
         case c.CancelOrder(reason=reason):
             if order.status not in ("placed", "confirmed", "paid"):
                 raise Rejected(f"a {order.status} order cannot be cancelled")
-            booked = order.lines if order.status != "placed" else []
-            return [e.OrderCancelled(customer_id=order.customer_id, reason=reason, lines=booked)]
+            return [e.OrderCancelled(customer_id=order.customer_id, reason=reason,
+                                     lines=order.priced)]
     raise Rejected(f"an order does not handle {type(command).__name__}")
 
 
@@ -61,9 +62,9 @@ def evolve(state: Order | None, event: Message) -> Order:
     order = _existing(state)
     version = order.version + 1
     match event:
-        case e.OrderConfirmed(lines=lines, total=total):
+        case e.OrderConfirmed(lines=priced, total=total):
             return order.model_copy(
-                update={"status": "confirmed", "lines": lines, "total": total, "version": version}
+                update={"status": "confirmed", "priced": priced, "total": total, "version": version}
             )
         case e.OrderRejected():
             return order.model_copy(update={"status": "rejected", "version": version})

@@ -53,9 +53,14 @@ def react(state: Reservation | None, message: Input,
         case e.OrderPlaced(lines=lines) if state is None:
             state = Reservation(order_id=message.aggregate_id,
                                 lines={line.sku: line.quantity for line in lines})
-            return state, [cause.command(state.order_id, "reserve", sku, c.ReserveStock(
-                order_id=state.order_id, quantity=quantity)) for sku, quantity in state.lines.items()]
-        case e.StockReserved(unit_price=price) if state and message.aggregate_id not in state.reserved:
+            return state, [
+                cause.command(state.order_id, "reserve", sku,
+                              c.ReserveStock(order_id=state.order_id, quantity=quantity))
+                for sku, quantity in state.lines.items()
+            ]
+        case e.StockReserved(unit_price=price) if state:
+            if message.aggregate_id in state.reserved:
+                return state, []
             return _reserved(state, message.aggregate_id, price, cause)
         case e.StockReservationRejected(quantity=wanted, available=available):
             reason = f"{message.aggregate_id}: {wanted} wanted, {available} available"

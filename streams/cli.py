@@ -1,13 +1,18 @@
-"""`python -m streams`: Faust's own CLI (worker, tables, ...) with the project's modules registered."""
+"""`python -m streams`: Faust's own CLI (worker, tables, ...) with the project's modules registered.
 
+The card's package names are too generic to autodiscover safely, so every module that
+declares agents, tables, pages or commands is imported here by name.
+"""
+
+import agents.command_handler
+import agents.projector
+import agents.saga_agent
+import streams.subcommands
+import web.views
 from streams.app import app
 
-# Explicit registration: the card's package names are too generic to autodiscover safely.
-import agents.command_handler  # noqa: E402,F401
-import agents.projector  # noqa: E402,F401
-import agents.saga_agent  # noqa: E402,F401
-import streams.subcommands  # noqa: E402,F401
-import web.views  # noqa: E402,F401
+REGISTERED = (agents.command_handler, agents.projector, agents.saga_agent, streams.subcommands,
+              web.views)
 
 
 def main() -> None:

@@ -17,7 +17,6 @@ from streams.commands import COMMANDS, Message
 from streams.events import EVENTS
 
 AggregateId = Annotated[str, Field(min_length=1, max_length=200)]
-EVENT_SCHEMA_VERSION = 1
 
 
 def utc_now() -> datetime:
@@ -54,7 +53,7 @@ class Command(Envelope):
 class Event(Envelope):
     event_id: UUID
     type: Literal[tuple(EVENTS)]  # type: ignore[valid-type]
-    schema_version: Literal[1] = EVENT_SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     aggregate_id: AggregateId
     version: Annotated[int, Field(ge=1)]
     command_id: UUID

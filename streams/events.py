@@ -1,6 +1,8 @@
 """Event payloads: one frozen class per event, keyed by its pinned wire name."""
 
-from streams.commands import Message, Money, Name, OrderLine, PositiveInt, PricedLine
+from pydantic import PositiveInt
+
+from streams.commands import Message, Money, Name, OrderLine, PricedLine
 
 
 class ProductRegistered(Message):

@@ -18,7 +18,7 @@ from tables.view import Data, View
 
 
 async def read_log(bootstrap: str, topic: str) -> tuple[list[Event], int]:
-    """Every readable event on the topic, up to its end when we started, and the unreadable count."""
+    """The readable events on the topic up to its end at the start, and how many were not."""
     partitions = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
                                 auto_offset_reset="earliest")
@@ -95,7 +95,7 @@ async def differences(events: list[Event], urls: Iterable[str]) -> list[str]:
                 except aiohttp.ClientError as exc:
                     found.append(f"{url} {view}: {exc}")
                     continue
-                for key, answer in zip(keys, answers):
+                for key, answer in zip(keys, answers, strict=True):
                     if answer != rows[key][1]:
                         found.append(f"{url} {view}/{key}: served {answer}, "
                                      f"the log folds to {rows[key][1]}")

@@ -11,21 +11,26 @@ from tables.view import Data, View
 SUMMARY_FIELDS = ("order_id", "status", "total", "placed_at", "updated_at")
 
 
+def customer_of(event: Event) -> str:
+    if not isinstance(event.payload, e.OrderEvent):
+        raise TypeError(f"customer-orders does not fold {event.type}")
+    return event.payload.customer_id
+
+
 def project(customer: Data | None, event: Event, _: str = "") -> Data:
-    assert isinstance(event.payload, e.OrderEvent)
     summaries = {s["order_id"]: s for s in (customer or {}).get("orders", [])}
     order = orders.project(summaries.get(event.aggregate_id), event)
     summaries[event.aggregate_id] = {field: order[field] for field in SUMMARY_FIELDS}
     newest_first = sorted(summaries.values(), key=lambda s: (s["placed_at"], s["order_id"]),
                           reverse=True)
-    return {"customer_id": event.payload.customer_id, "orders": newest_first}
+    return {"customer_id": customer_of(event), "orders": newest_first}
 
 
 VIEW = View(
     name="customer-orders",
     version=1,
     handles=orders.VIEW.handles,
-    keys=lambda event: [event.payload.customer_id],
+    keys=lambda event: [customer_of(event)],
     project=project,
     by_aggregate=False,
     paged="orders",

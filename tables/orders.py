@@ -32,8 +32,8 @@ def project(order: Data | None, event: Event, _: str = "") -> Data:
         raise ValueError(f"{event.type} before OrderPlaced for order {event.aggregate_id}")
     changes: Data = {"status": STATUS_AFTER[event.type], "version": event.version, "updated_at": at}
     match event.payload:
-        case e.OrderConfirmed(lines=lines, total=total):
-            changes["lines"] = [line.model_dump(mode="json") for line in lines]
+        case e.OrderConfirmed(lines=priced, total=total):
+            changes["lines"] = [line.model_dump(mode="json") for line in priced]
             changes["total"] = str(total)
         case e.OrderRejected(reason=reason) | e.OrderCancelled(reason=reason):
             changes["reason"] = reason

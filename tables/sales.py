@@ -7,13 +7,14 @@ hour a confirmed or paid order is cancelled; each hour's row is net of both.
 from decimal import Decimal
 
 from streams import events as e
+from streams.commands import PricedLine
 from streams.envelopes import Event
 from tables.view import Data, View
 
 HOUR = 3600
 
 
-def _lines(event: Event) -> list[e.PricedLine]:
+def _lines(event: Event) -> list[PricedLine]:
     match event.payload:
         case e.OrderConfirmed(lines=lines) | e.OrderCancelled(lines=lines):
             return lines

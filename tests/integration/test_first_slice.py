@@ -197,7 +197,8 @@ async def test_customer_orders_are_paged_newest_first_and_bad_queries_are_400s(
     assert body["meta"] | {"limit": 2, "offset": 0, "total": 3} == body["meta"]
     assert [o["order_id"] for o in body["data"]["orders"]] == order_ids[::-1][:2]
     for query in ("limit=0", "limit=x", "offset=-1"):
-        status, error = await get_json(http, f"{workers[0].url}/views/customer-orders/{customer}?{query}")
+        url = f"{workers[0].url}/views/customer-orders/{customer}?{query}"
+        status, error = await get_json(http, url)
         assert status == 400 and "error" in error
     status, error = await get_json(http, f"{workers[0].url}/views/sales/sku-1?from=yesterday")
     assert status == 400 and "from" in error["error"]

@@ -59,7 +59,8 @@ def test_money_is_never_a_float() -> None:
 
 def test_events_carry_deterministic_ids_and_gapless_versions() -> None:
     command = parse_command(place_order())
-    payloads = [e.OrderPaid(customer_id="c1", amount=Decimal("1.00")), e.OrderShipped(customer_id="c1")]
+    payloads = [e.OrderPaid(customer_id="c1", amount=Decimal("1.00")),
+                e.OrderShipped(customer_id="c1")]
     first = stamp(command, 4, payloads, utc_now())
     again = stamp(command, 4, payloads, first[0].occurred_at)
     assert first == again

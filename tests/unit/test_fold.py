@@ -60,7 +60,8 @@ def test_the_views_agree_with_the_aggregates(scenario) -> None:  # type: ignore[
         order = system.state("order", f"o{n}")
         row = views["orders"][f"o{n}"]["data"]
         assert (row["status"], row["version"]) == (order.status, order.version)
-        listed = {s["order_id"]: s for s in views["customer-orders"][order.customer_id]["data"]["orders"]}
+        summaries = views["customer-orders"][order.customer_id]["data"]["orders"]
+        listed = {summary["order_id"]: summary for summary in summaries}
         assert listed[f"o{n}"]["status"] == order.status
 
 

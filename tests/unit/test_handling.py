@@ -22,7 +22,7 @@ def command(payload: c.Message, aggregate_id: str = "sku-1", **extra: object) ->
 
 
 def test_a_stale_expected_version_is_rejected_with_the_current_version() -> None:
-    state, _ = handle(PRODUCT, None, command(c.RegisterProduct(name="Mug", price=Decimal("3"))), AT)
+    state, _ = handle(PRODUCT, None, command(c.RegisterProduct(name="Mug", price=Decimal(3))), AT)
     with pytest.raises(Rejected, match="expected version 3, but the current version is 1"):
         handle(PRODUCT, state, command(c.Restock(quantity=1), expected_version=3), AT)
     state, events = handle(PRODUCT, state, command(c.Restock(quantity=1), expected_version=1), AT)
@@ -42,8 +42,8 @@ def reserved() -> Event:
 
 
 def test_the_saga_issues_the_same_commands_again_for_a_redelivered_input() -> None:
-    state, first = react(None, order_placed(), AT)
-    again_state, again = react(None, order_placed(), AT)
+    _, first = react(None, order_placed(), AT)
+    _, again = react(None, order_placed(), AT)
     assert [cmd.command_id for cmd in first] == [cmd.command_id for cmd in again]
 
 

@@ -51,7 +51,8 @@ def test_an_order_row_follows_its_events() -> None:
 
 
 def test_a_cancelled_order_keeps_its_reason() -> None:
-    row = fold([envelope(HISTORY[0], 1), envelope(e.OrderCancelled(customer_id="cust-1", reason="too slow"), 2)])
+    cancelled = e.OrderCancelled(customer_id="cust-1", reason="too slow")
+    row = fold([envelope(HISTORY[0], 1), envelope(cancelled, 2)])
     assert row is not None and (row["data"]["status"], row["data"]["reason"]) == (
         "cancelled", "too slow")
 

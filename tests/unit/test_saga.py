@@ -82,11 +82,11 @@ def test_every_order_ends_confirmed_or_rejected_and_stock_adds_up(
         if n < len(placed):
             system.submit(command(f"o{n}", c.CancelOrder(reason="")))
     held: dict[str, int] = {sku: 0 for sku in SKUS}
-    for n, lines in enumerate(placed):
+    for n in range(len(placed)):
         order = system.state("order", f"o{n}")
         assert order.status in ("confirmed", "rejected", "cancelled")
         if order.status == "confirmed":
-            for line in order.lines:
+            for line in order.priced:
                 held[line.sku] += line.quantity
     for sku in SKUS:
         product = system.state("product", sku)
