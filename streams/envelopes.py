@@ -1,7 +1,7 @@
 """The wire envelopes of commands, events and command results, and their JSON codec."""
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID, uuid5
 
 from pydantic import (
@@ -23,18 +23,27 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _typed_payload(registry: dict[str, type[Message]], value: Any, info: ValidationInfo) -> Any:
-    type_name = info.data.get("type")
-    if type_name is None or isinstance(value, Message):
-        return value  # an unknown type is already reported on the `type` field
-    return registry[type_name].model_validate(value)
-
-
 class Envelope(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Command(Envelope):
+class TypedEnvelope(Envelope):
+    """An envelope whose payload is validated as the class its `type` names."""
+
+    PAYLOADS: ClassVar[dict[str, type[Message]]]
+
+    @field_validator("payload", mode="wrap", check_fields=False)
+    @classmethod
+    def _payload(cls, value: Any, _: Any, info: ValidationInfo) -> Any:
+        type_name = info.data.get("type")
+        if type_name is None or isinstance(value, Message):
+            return value  # an unknown type is already reported on the `type` field
+        return cls.PAYLOADS[type_name].model_validate(value)
+
+
+class Command(TypedEnvelope):
+    PAYLOADS = COMMANDS
+
     command_id: UUID
     type: Literal[tuple(COMMANDS)]  # type: ignore[valid-type]
     aggregate_id: AggregateId
@@ -44,13 +53,10 @@ class Command(Envelope):
     issued_at: datetime = Field(default_factory=utc_now)
     payload: SerializeAsAny[Message]
 
-    @field_validator("payload", mode="wrap")
-    @classmethod
-    def _payload(cls, value: Any, _: Any, info: ValidationInfo) -> Any:
-        return _typed_payload(COMMANDS, value, info)
 
+class Event(TypedEnvelope):
+    PAYLOADS = EVENTS
 
-class Event(Envelope):
     event_id: UUID
     type: Literal[tuple(EVENTS)]  # type: ignore[valid-type]
     schema_version: Literal[1] = 1
@@ -60,11 +66,6 @@ class Event(Envelope):
     correlation_id: UUID
     occurred_at: datetime
     payload: SerializeAsAny[Message]
-
-    @field_validator("payload", mode="wrap")
-    @classmethod
-    def _payload(cls, value: Any, _: Any, info: ValidationInfo) -> Any:
-        return _typed_payload(EVENTS, value, info)
 
 
 class Position(Envelope):
