@@ -14,6 +14,7 @@ import orjson
 from faust import EventT, StreamT, TopicT
 from pydantic import ValidationError
 
+from agents.progress import progress
 from streams import topics
 from streams.app import app, bytes_table, settings
 from streams.envelopes import Event, parse_event
@@ -22,6 +23,10 @@ from tables.view import View, apply
 
 log = logging.getLogger(__name__)
 WINDOW_RETENTION = timedelta(days=400)
+WATERMARK_INTERVAL = 0.1
+WATERMARK = "watermark"
+WATERMARK_PREFIX = b'{"watermark"'
+SOURCE = "source"
 
 
 def _table(view: View) -> Any:
@@ -40,32 +45,70 @@ WINDOWED = {
 DIRECT = [view for view in VIEWS.values() if view.by_aggregate]
 REPARTITIONED = {view.name: topics.repartition(view.table_name)
                  for view in VIEWS.values() if not view.by_aggregate}
+INPUT_TOPIC = {name: REPARTITIONED[name].get_topic_name() if name in REPARTITIONED
+               else topics.events.get_topic_name() for name in VIEWS}
+
+
+FORWARDED: dict[int, int] = {}  # event-log partition -> last offset forwarded to repartitions
+WATERMARKED: dict[int, int] = {}
 
 
 @app.agent(topics.events, concurrency=1)
 async def project_events(stream: StreamT[bytes]) -> None:
     async for event in stream.events():
+        message = event.message
         parsed = _parse(event)
-        if parsed is None:
-            continue
+        if parsed is not None:
+            for view in DIRECT:
+                _guarded(view, parsed)
+            await _forward(parsed, event)
         for view in DIRECT:
-            _guarded(view, parsed)
-        for name, topic in REPARTITIONED.items():
-            view = VIEWS[name]
-            if parsed.type not in view.handles:
-                continue
-            # The record keeps the event's time: windowed tables window by record time.
-            for key in view.keys(parsed):
-                await topic.send(key=key.encode(), value=event.value,
-                                 timestamp=parsed.occurred_at.timestamp())
+            progress.folded(view.name, message.partition, message.offset, message.timestamp)
+        FORWARDED[message.partition] = message.offset
+
+
+async def _forward(parsed: Event, event: EventT) -> None:
+    source = f"{event.message.partition}:{event.message.offset}".encode()
+    for name, topic in REPARTITIONED.items():
+        view = VIEWS[name]
+        if parsed.type not in view.handles:
+            continue
+        # The record keeps the event's time: windowed tables window by record time.
+        for key in view.keys(parsed):
+            await topic.send(key=key.encode(), value=event.value, headers={SOURCE: source},
+                             timestamp=parsed.occurred_at.timestamp())
+
+
+@app.timer(WATERMARK_INTERVAL)
+async def send_watermarks() -> None:
+    """Tell every repartition partition how far along the event log forwarding has got, so a
+    reader there can tell that an event which never reached it has been forwarded anyway."""
+    for partition, offset in list(FORWARDED.items()):
+        if WATERMARKED.get(partition) == offset:
+            continue
+        mark = orjson.dumps({WATERMARK: [partition, offset]})
+        for topic in REPARTITIONED.values():
+            for target in range(settings.partitions):
+                await topic.send(key=b"", value=mark, partition=target)
+        WATERMARKED[partition] = offset
 
 
 def _repartitioned_agent(view: View, topic: TopicT) -> None:
     async def project_repartitioned(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
+            message = event.message
+            if event.value.startswith(WATERMARK_PREFIX):
+                source_partition, offset = orjson.loads(event.value)[WATERMARK]
+                progress.reached(view.name, message.partition, source_partition, offset)
+                continue
             parsed = _parse(event)
             if parsed is not None:
                 _guarded(view, parsed, only=event.key.decode())
+            progress.folded(view.name, message.partition, message.offset, message.timestamp)
+            source = dict(message.headers or ()).get(SOURCE)
+            if source:
+                source_partition, _, offset = source.decode().partition(":")
+                progress.reached(view.name, message.partition, int(source_partition), int(offset))
 
     app.agent(topic, name=f"project-{view.name}", concurrency=1)(project_repartitioned)
 

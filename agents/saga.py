@@ -47,7 +47,8 @@ def react(state: Reservation | None, message: Input,
           at: datetime) -> tuple[Reservation | None, list[Command]]:
     """The saga's next state and commands; `at` is when the input was recorded."""
     if isinstance(message, CommandResult):
-        return _unreservable(state, message.aggregate_id, message.reason or "", _Cause(None, at))
+        reason = f"{message.aggregate_id}: {message.reason}"
+        return _unreservable(state, message.aggregate_id, reason, _Cause(None, at))
     cause = _Cause(message.correlation_id, at)
     match message.payload:
         case e.OrderPlaced(lines=lines) if state is None:

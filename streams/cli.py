@@ -6,13 +6,14 @@ declares agents, tables, pages or commands is imported here by name.
 
 import agents.command_handler
 import agents.projector
+import agents.results
 import agents.saga_agent
 import streams.subcommands
 import web.views
 from streams.app import app
 
-REGISTERED = (agents.command_handler, agents.projector, agents.saga_agent, streams.subcommands,
-              web.views)
+REGISTERED = (agents.command_handler, agents.projector, agents.results, agents.saga_agent,
+              streams.subcommands, web.views)
 
 
 def main() -> None:

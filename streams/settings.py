@@ -22,6 +22,8 @@ class Settings:
     data_dir: Path
     log_level: str
     standby_replicas: int
+    command_wait: float
+    read_wait: float
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -39,6 +41,8 @@ class Settings:
             data_dir=Path(_env("DATA_DIR", f".shopstream-data/worker-{web_port}")),
             log_level=_env("LOG_LEVEL", "info"),
             standby_replicas=int(_env("STANDBY_REPLICAS", "0")),
+            command_wait=float(_env("COMMAND_WAIT", "5")),
+            read_wait=float(_env("READ_WAIT", "5")),
         )
 
     def topic(self, name: str) -> str:

@@ -53,3 +53,25 @@ def window_starts(query: MultiMapping[str], window: int,
     first = begin.timestamp() - begin.timestamp() % window
     starts = [first + window * n for n in range(int((end.timestamp() - first) // window) + 1)]
     return [s for s in starts if s < end.timestamp()], begin, end
+
+
+def seconds(query: MultiMapping[str], name: str, default: float, most: float) -> float:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadQuery(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not 0 <= value <= most:
+        raise BadQuery(f"{name} must be between 0 and {most} seconds")
+    return value
+
+
+def flag(query: MultiMapping[str], name: str, default: bool) -> bool:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if raw.lower() not in ("true", "false", "1", "0"):
+        raise BadQuery(f"{name} must be true or false, not {raw!r}")
+    return raw.lower() in ("true", "1")

@@ -1,13 +1,13 @@
-"""Send a view query to the worker whose active table partition holds the key."""
+"""Send a query to the worker whose active table partition holds the key."""
 
 import aiohttp
 from faust.types import TableT
-from faust.web import Request, Response, Web
+from faust.web import Response, Web
 
 from streams.app import app, settings
 from streams.partitioning import owning_partition
 
-FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=30)
+FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=60)
 
 
 def owner_url(table: TableT, key: str) -> str | None:
@@ -28,8 +28,9 @@ def is_self(url: str) -> bool:
     return url.rstrip("/") == str(app.conf.canonical_url).rstrip("/")
 
 
-async def forward(web: Web, request: Request, url: str) -> Response:
-    target = f"{url.rstrip('/')}{request.rel_url}"
+async def forward(web: Web, url: str, path_qs: str) -> Response:
+    """GET `path_qs` from the worker at `url` and answer with what it answered."""
+    target = f"{url.rstrip('/')}{path_qs}"
     try:
         async with app.http_client.get(target, timeout=FORWARD_TIMEOUT) as response:
             return web.bytes(await response.read(), content_type=response.content_type,

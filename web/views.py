@@ -1,21 +1,27 @@
-"""HTTP API on every worker: POST /commands, GET /views/{view}/{key}, /health, /ready."""
+"""HTTP API on every worker: commands in (and their results), views out, health and readiness."""
 
 from typing import Any
+from uuid import UUID
 
 from faust.web import Request, Response, View
 from pydantic import ValidationError
 
-from agents.projector import VIEW_TABLES, read_row, read_windows
+from agents.projector import INPUT_TOPIC, VIEW_TABLES, read_row, read_windows
+from agents.results import RESULTS, wait_for_result
 from streams import topics
-from streams.app import app
-from streams.envelopes import encode, parse_command
+from streams.app import app, settings
+from streams.envelopes import CommandResult, encode, parse_command
+from streams.partitioning import owning_partition
+from streams.tokens import Token
 from tables.registry import VIEWS
+from web import consistency
 from web.errors import field_errors
-from web.queries import BadQuery, page, window_starts
+from web.queries import BadQuery, flag, page, seconds, window_starts
 from web.routing import forward, is_self, owner_url
 
 MAX_COMMAND_BYTES = 64 * 1024
 MAX_KEY_LENGTH = 200
+MAX_WAIT = 30.0
 
 
 @app.page("/commands")
@@ -29,12 +35,55 @@ class Commands(View):
         if len(body) > MAX_COMMAND_BYTES:
             return self.error(413, f"a command is at most {MAX_COMMAND_BYTES} bytes")
         try:
+            wait = flag(request.query, "wait", True)
+            timeout = seconds(request.query, "timeout", settings.command_wait, MAX_WAIT)
+        except BadQuery as exc:
+            return self.error(400, str(exc))
+        try:
             command = parse_command(body)
         except ValidationError as exc:
             return self.error(422, "invalid command", details=field_errors(exc))
         sent = await topics.commands.send(key=command.aggregate_id.encode(), value=encode(command))
         await sent
-        return self.json({"command_id": str(command.command_id), "status": "submitted"}, status=202)
+        command_id = str(command.command_id)
+        submitted = {"command_id": command_id, "status": "submitted"}
+        if not wait:
+            return self.json(submitted, status=202)
+        owner = owner_url(RESULTS, command_id)
+        if owner is not None and not is_self(owner):
+            answer = await forward(self.web, owner, f"/commands/{command_id}?wait={timeout}")
+            return answer if answer.status != 404 else self.json(submitted, status=202)
+        result = await wait_for_result(command_id, _partition(command_id), timeout)
+        return self.json(submitted, status=202) if result is None else _answer(self, result)
+
+
+@app.page("/commands/{command_id}")
+class CommandStatus(View):
+    async def get(self, request: Request, command_id: str) -> Response:
+        try:
+            UUID(command_id)
+            timeout = seconds(request.query, "wait", 0.0, MAX_WAIT)
+        except (ValueError, BadQuery) as exc:
+            return self.error(400, str(exc) if isinstance(exc, BadQuery) else
+                              f"{command_id!r} is not a command id (a UUID)")
+        owner = owner_url(RESULTS, command_id)
+        if owner is None:
+            return self.error(503, "partitions are being assigned; retry shortly")
+        if not is_self(owner):
+            return await forward(self.web, owner, str(request.rel_url))
+        result = await wait_for_result(command_id, _partition(command_id), timeout)
+        if result is None:
+            return self.error(404, f"no result for command {command_id} yet")
+        return _answer(self, result)
+
+
+def _partition(key: str) -> int:
+    return owning_partition(key, settings.partitions)
+
+
+def _answer(view: View, result: CommandResult) -> Response:
+    body = {**result.model_dump(mode="json"), "token": Token.of(result).encode()}
+    return view.json(body, status=200 if result.status == "accepted" else 409)
 
 
 @app.page("/views/{view}/{key}")
@@ -48,48 +97,75 @@ class ViewRow(View):
         if owner is None:
             return self.error(503, "partitions are being assigned; retry shortly")
         if not is_self(owner):
-            return await forward(self.web, request, owner)
-        return self.local(request, view, key)
-
-    def local(self, request: Request, view: str, key: str) -> Response:
+            return await forward(self.web, owner, str(request.rel_url))
         try:
+            wanted, timeout = _wanted(request, VIEWS[view])
             if VIEWS[view].window:
-                return self.windows(request, view, key)
-            return self.row(request, view, key)
+                return await self.windows(request, view, key, wanted, timeout)
+            return await self.row(request, view, key, wanted, timeout)
         except BadQuery as exc:
             return self.error(400, str(exc))
 
-    def row(self, request: Request, view: str, key: str) -> Response:
-        row = read_row(view, key)
+    async def row(self, request: Request, view: str, key: str,
+                  wanted: consistency.Wanted, timeout: float) -> Response:
+        row, missing = await consistency.wait(VIEWS[view], key, wanted, timeout,
+                                              lambda: read_row(view, key))
         if row is None:
-            return self.error(404, f"{view} has no row {key!r}")
+            return self.error(404, f"{view} has no row {key!r}", **_meta(view, key, missing))
         data, extra = row["data"], {}
         paged = VIEWS[view].paged
         if paged:
             items, extra = page(data[paged], request.query)
             data = {**data, paged: items}
-        return self.json({"data": data, "meta": {**meta(row), **extra}})
+        meta = {"version": data.get("version"), "versions": row["versions"],
+                "occurred_at": row["occurred_at"], **_meta(view, key, missing), **extra}
+        return self.json({"data": data, "meta": meta})
 
-    def windows(self, request: Request, view: str, key: str) -> Response:
+    async def windows(self, request: Request, view: str, key: str,
+                      wanted: consistency.Wanted, timeout: float) -> Response:
         window = VIEWS[view].window
         assert window is not None
         starts, begin, end = window_starts(request.query, window)
-        rows = read_windows(view, key, starts)
+        rows, missing = await consistency.wait(VIEWS[view], key, wanted, timeout,
+                                               lambda: read_windows(view, key, starts))
         return self.json({
             "data": {"key": key, "windows": [row["data"] for row in rows]},
             "meta": {"from": begin.isoformat(), "to": end.isoformat(), "window_seconds": window,
-                     "stale": False, "served_by": str(app.conf.canonical_url)},
+                     **_meta(view, key, missing)},
         })
 
 
-def meta(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "version": row["data"].get("version"),
-        "versions": row["versions"],
-        "occurred_at": row["occurred_at"],
-        "stale": False,
+def _wanted(request: Request, view: Any) -> tuple[consistency.Wanted, float]:
+    query = request.query
+    token = min_version = None
+    if "token" in query:
+        try:
+            token = Token.decode(query["token"])
+        except ValueError as exc:
+            raise BadQuery(str(exc)) from None
+    if "min_version" in query:
+        if not view.by_aggregate:
+            raise BadQuery(f"min_version needs a view keyed by aggregate; {view.name} is not")
+        try:
+            min_version = int(query["min_version"])
+        except ValueError:
+            raise BadQuery("min_version must be an integer") from None
+    waiting = token is not None or min_version is not None
+    timeout = seconds(query, "timeout", settings.read_wait if waiting else 0.0, MAX_WAIT)
+    return consistency.Wanted(token, min_version), timeout
+
+
+def _meta(view: str, key: str, missing: dict[str, int]) -> dict[str, Any]:
+    partition = owning_partition(key, settings.partitions)
+    meta: dict[str, Any] = {
+        "stale": bool(missing),
+        "applied": {str(p): o for p, o in consistency.reached(VIEWS[view], partition).items()},
+        "lag": consistency.lag(VIEWS[view], key, INPUT_TOPIC[view]),
         "served_by": str(app.conf.canonical_url),
     }
+    if missing:
+        meta["behind"] = missing
+    return meta
 
 
 @app.page("/health")

@@ -1,0 +1,108 @@
+"""Read-your-writes over HTTP: a command's result carries a token, and views wait for it."""
+
+import asyncio
+import base64
+from typing import Any
+from uuid import uuid4
+
+import aiohttp
+import orjson
+import pytest
+
+from tests.integration.cluster import Worker
+
+pytestmark = pytest.mark.integration
+
+
+def command(kind: str, aggregate_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"command_id": str(uuid4()), "type": kind, "aggregate_id": aggregate_id,
+            "payload": payload}
+
+
+async def post(http: aiohttp.ClientSession, worker: Worker, body: dict[str, Any],
+               query: str = "") -> tuple[int, Any]:
+    async with http.post(f"{worker.url}/commands{query}", json=body) as response:
+        return response.status, await response.json()
+
+
+async def get(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
+    async with http.get(url) as response:
+        return response.status, await response.json()
+
+
+async def test_post_answers_with_the_result_and_a_token(
+    workers: list[Worker], http: aiohttp.ClientSession,
+) -> None:
+    sku = f"sku-{uuid4().hex[:8]}"
+    status, result = await post(http, workers[0], command(
+        "RegisterProduct", sku, {"name": "Lamp", "price": "12.00", "stock": 3}))
+    assert (status, result["status"], result["version"]) == (200, "accepted", 1)
+    assert len(result["positions"]) == 1 and result["token"]
+    status, again = await get(http, f"{workers[1].url}/commands/{result['command_id']}")
+    assert (status, again) == (200, result)
+    status, rejected = await post(http, workers[1], command(
+        "ChangePrice", sku, {"price": "1.00"}) | {"expected_version": 7})
+    assert (status, rejected["status"]) == (409, "rejected")
+    assert "current version is 1" in rejected["reason"]
+
+
+async def test_unknown_and_malformed_command_ids(
+    workers: list[Worker], http: aiohttp.ClientSession,
+) -> None:
+    status, body = await get(http, f"{workers[0].url}/commands/{uuid4()}")
+    assert status == 404 and "error" in body
+    status, body = await get(http, f"{workers[0].url}/commands/not-a-uuid")
+    assert status == 400 and "error" in body
+
+
+async def test_a_thousand_writes_read_back_with_their_token_are_never_stale(
+    workers: list[Worker], http: aiohttp.ClientSession,
+) -> None:
+    sku = f"sku-{uuid4().hex[:8]}"
+    await post(http, workers[0], command("RegisterProduct", sku,
+                                         {"name": "Pen", "price": "1.50", "stock": 100_000}))
+
+    async def cycle(n: int) -> list[bool]:
+        writer, reader = workers[n % 2], workers[(n + 1) % 2]
+        order_id, customer = f"order-{uuid4().hex[:10]}", f"cust-{n % 17}"
+        status, result = await post(http, writer, command("PlaceOrder", order_id, {
+            "customer_id": customer, "lines": [{"sku": sku, "quantity": 1}]}))
+        assert status == 200, result
+        token = result["token"]
+        _, order = await get(http, f"{reader.url}/views/orders/{order_id}?token={token}")
+        _, listed = await get(
+            http, f"{reader.url}/views/customer-orders/{customer}?token={token}&limit=500")
+        assert order["data"]["version"] >= 1
+        assert order_id in {o["order_id"] for o in listed["data"]["orders"]}
+        return [order["meta"]["stale"], listed["meta"]["stale"]]
+
+    stale = []
+    for start in range(0, 1000, 25):
+        for flags in await asyncio.gather(*(cycle(n) for n in range(start, start + 25))):
+            stale.extend(flags)
+    assert len(stale) == 2000 and not any(stale)
+
+
+async def test_a_read_waiting_for_what_has_not_happened_times_out_stale_with_its_lag(
+    workers: list[Worker], http: aiohttp.ClientSession,
+) -> None:
+    sku = f"sku-{uuid4().hex[:8]}"
+    status, result = await post(http, workers[0], command(
+        "RegisterProduct", sku, {"name": "Cup", "price": "2.00", "stock": 1}))
+    assert status == 200
+    [position] = result["positions"]
+    ahead = {"p": [[position["partition"], position["offset"] + 10**6]], "a": sku, "v": 9}
+    token = base64.urlsafe_b64encode(orjson.dumps(ahead)).decode().rstrip("=")
+    status, body = await get(http, f"{workers[1].url}/views/products/{sku}"
+                                   f"?token={token}&timeout=0.5")
+    assert status == 200 and body["data"]["version"] == 1
+    applied = body["meta"]["applied"][str(position["partition"])]
+    assert applied >= position["offset"]
+    assert body["meta"]["stale"] is True
+    assert body["meta"]["behind"] == {f"events[{position['partition']}]":
+                                      position["offset"] + 10**6 - applied}
+    status, body = await get(http, f"{workers[1].url}/views/products/{sku}?min_version=2"
+                                   f"&timeout=0.2")
+    assert body["meta"]["stale"] is True and body["meta"]["behind"] == {"versions": 1}
+    status, body = await get(http, f"{workers[1].url}/views/products/{sku}?token=bogus")
+    assert status == 400

@@ -1,0 +1,87 @@
+"""Read-your-writes: whether a view's row reflects a token, waiting for it, and how far behind.
+
+A view keyed by aggregate is folded straight from the event log, so a row in partition Q
+reflects a token once the projection has folded the token's positions in Q. A view fed
+through a repartition topic learns how far along each event-log partition it has got from
+its records and the forwarder's watermarks.
+"""
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from faust.types import TP
+
+from agents.progress import progress
+from streams.app import app, settings
+from streams.partitioning import owning_partition
+from streams.tokens import Token
+from tables.view import View
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What a reader asked the row to reflect: a token's positions, or an aggregate version."""
+
+    token: Token | None = None
+    min_version: int | None = None
+
+
+def reached(view: View, partition: int) -> dict[int, int]:
+    """Event-log partition -> last offset this view's partition has folded (or seen pass)."""
+    if view.by_aggregate:
+        applied = progress.applied.get((view.name, partition))
+        return {} if applied is None else {partition: applied}
+    return dict(progress.sources[view.name, partition])
+
+
+def behind(view: View, partition: int, wanted: Wanted, row: dict[str, Any] | None,
+           key: str) -> dict[str, int]:
+    """What is still missing: per event-log partition, how many events short of the token."""
+    missing: dict[str, int] = {}
+    if wanted.token is not None:
+        have = reached(view, partition)
+        for source, offset in wanted.token.positions:
+            if view.by_aggregate and source != partition:
+                continue  # events there never touch rows here
+            if have.get(source, -1) < offset:
+                missing[f"events[{source}]"] = offset - have.get(source, -1)
+    if wanted.min_version is not None:
+        version = (row or {}).get("versions", {}).get(key, 0)
+        if version < wanted.min_version:
+            missing["versions"] = wanted.min_version - version
+    return missing
+
+
+async def wait(view: View, key: str, wanted: Wanted, timeout: float,
+               read: Any) -> tuple[Any, dict[str, int]]:
+    """Wait, woken by the projection, until the row reflects what is wanted or time is up.
+
+    `read()` returns the row; returns the last row read and what it still lacks."""
+    partition = owning_partition(key, settings.partitions)
+    last: list[Any] = [None]
+
+    def satisfied() -> bool:
+        last[0] = read()
+        return not behind(view, partition, wanted, last[0], key)
+
+    await progress.wait_until(view.name, partition, satisfied, timeout)
+    return last[0], behind(view, partition, wanted, last[0], key)
+
+
+def lag(view: View, key: str, input_topic: str) -> dict[str, float | int | None]:
+    """How far the projection of the key's partition trails its input: records and seconds."""
+    partition = owning_partition(key, settings.partitions)
+    applied = progress.applied.get((view.name, partition))
+    event_time = progress.event_time.get((view.name, partition))
+    try:
+        highwater = app.consumer.highwater(TP(input_topic, partition))
+    except Exception:  # not assigned here, or no fetch yet
+        highwater = None
+    records = None
+    if highwater is not None:
+        records = max(0, highwater - (applied + 1 if applied is not None else 0))
+    seconds = None
+    if event_time is not None:
+        seconds = 0.0 if records == 0 else round(max(0.0, time.time() - event_time), 3)
+    return {"records": records, "seconds": seconds}
