@@ -45,11 +45,15 @@ class Progress:
         self.event_time: dict[tuple[str, int], float] = {}
         self.sources: dict[tuple[str, int], dict[int, int]] = defaultdict(dict)
         self.signals: dict[tuple[str, int], Signal] = defaultdict(Signal)
+        self.listeners: list[Callable[[str, int, int, float], None]] = []
 
     def folded(self, name: str, partition: int, offset: int, event_time: float) -> None:
+        """Record that `name` folded the record at `offset`, appended at `event_time`."""
         self.applied[name, partition] = offset
         self.event_time[name, partition] = event_time
         self.signals[name, partition].fire()
+        for listener in self.listeners:
+            listener(name, partition, offset, event_time)
 
     def reached(self, name: str, partition: int, source_partition: int, offset: int) -> None:
         known = self.sources[name, partition]
