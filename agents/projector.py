@@ -15,6 +15,7 @@ from faust import EventT, StreamT, TopicT
 from pydantic import ValidationError
 
 from agents.progress import progress
+from agents.subscriptions import subscriptions
 from streams import topics
 from streams.app import app, bytes_table, settings
 from streams.envelopes import Event, parse_event
@@ -126,6 +127,7 @@ def project(view: View, event: Event, only: str | None = None) -> None:
         row = apply(view, orjson.loads(stored) if stored is not None else None, event, key)
         if row is not None:
             table[key if view.window else key.encode()] = orjson.dumps(row)
+            subscriptions.publish(view.name, key, row)
 
 
 def _guarded(view: View, event: Event, only: str | None = None) -> None:

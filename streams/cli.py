@@ -9,11 +9,12 @@ import agents.projector
 import agents.results
 import agents.saga_agent
 import streams.subcommands
+import web.push
 import web.views
 from streams.app import app
 
 REGISTERED = (agents.command_handler, agents.projector, agents.results, agents.saga_agent,
-              streams.subcommands, web.views)
+              streams.subcommands, web.push, web.views)
 
 
 def main() -> None:
