@@ -20,7 +20,6 @@ class Settings:
     web_port: int
     advertised_url: str
     data_dir: Path
-    log_level: str
     standby_replicas: int
     command_wait: float
     read_wait: float
@@ -39,7 +38,6 @@ class Settings:
             web_port=web_port,
             advertised_url=_env("ADVERTISED_URL", f"http://{web_host}:{web_port}"),
             data_dir=Path(_env("DATA_DIR", f".shopstream-data/worker-{web_port}")),
-            log_level=_env("LOG_LEVEL", "info"),
             standby_replicas=int(_env("STANDBY_REPLICAS", "0")),
             command_wait=float(_env("COMMAND_WAIT", "5")),
             read_wait=float(_env("READ_WAIT", "5")),
