@@ -35,21 +35,28 @@ def reached(view: View, partition: int) -> dict[int, int]:
     return dict(progress.sources[view.name, partition])
 
 
-def behind(view: View, partition: int, wanted: Wanted, row: dict[str, Any] | None,
-           key: str) -> dict[str, int]:
-    """What is still missing: per event-log partition, how many events short of the token."""
+def _recorded(rows: Any, aggregate_id: str) -> int:
+    """The highest version of the aggregate that the row (or windowed rows) records."""
+    rows = rows if isinstance(rows, list) else [rows] if rows else []
+    return max((row["versions"].get(aggregate_id, 0) for row in rows), default=0)
+
+
+def behind(view: View, partition: int, wanted: Wanted, row: Any, key: str) -> dict[str, int]:
+    """What is still missing: per event-log partition, how many events short of the token.
+
+    A row that records the token's aggregate at its version reflects the token whatever the
+    positions say (they are known only for records folded since this worker started)."""
     missing: dict[str, int] = {}
-    if wanted.token is not None:
+    token = wanted.token
+    if token is not None and _recorded(row, token.aggregate_id) < token.version:
         have = reached(view, partition)
-        for source, offset in wanted.token.positions:
+        for source, offset in token.positions:
             if view.by_aggregate and source != partition:
                 continue  # events there never touch rows here
             if have.get(source, -1) < offset:
                 missing[f"events[{source}]"] = offset - have.get(source, -1)
-    if wanted.min_version is not None:
-        version = (row or {}).get("versions", {}).get(key, 0)
-        if version < wanted.min_version:
-            missing["versions"] = wanted.min_version - version
+    if wanted.min_version is not None and _recorded(row, key) < wanted.min_version:
+        missing["versions"] = wanted.min_version - _recorded(row, key)
     return missing
 
 
