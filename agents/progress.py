@@ -55,6 +55,10 @@ class Progress:
         for listener in self.listeners:
             listener(name, partition, offset, event_time)
 
+    def passed(self, name: str, partition: int, offset: int) -> None:
+        """Record that `name` is done with a record at `offset` that had nothing to fold."""
+        self.applied[name, partition] = offset
+
     def reached(self, name: str, partition: int, source_partition: int, offset: int) -> None:
         known = self.sources[name, partition]
         if offset > known.get(source_partition, -1):

@@ -100,6 +100,7 @@ def _repartitioned_agent(view: View, topic: TopicT) -> None:
             message = event.message
             if event.value.startswith(WATERMARK_PREFIX):
                 source_partition, offset = orjson.loads(event.value)[WATERMARK]
+                progress.passed(view.name, message.partition, message.offset)
                 progress.reached(view.name, message.partition, source_partition, offset)
                 continue
             parsed = _parse(event)

@@ -9,12 +9,13 @@ import agents.projector
 import agents.results
 import agents.saga_agent
 import streams.subcommands
+import web.monitoring
 import web.push
 import web.views
 from streams.app import app
 
 REGISTERED = (agents.command_handler, agents.projector, agents.results, agents.saga_agent,
-              streams.subcommands, web.push, web.views)
+              streams.subcommands, web.monitoring, web.push, web.views)
 
 
 def main() -> None:

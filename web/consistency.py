@@ -10,13 +10,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from faust.types import TP
-
 from agents.progress import progress
-from streams.app import app, settings
+from streams.app import settings
 from streams.partitioning import owning_partition
 from streams.tokens import Token
 from tables.view import View
+from web import monitoring
 
 
 @dataclass(frozen=True)
@@ -72,23 +71,18 @@ async def wait(view: View, key: str, wanted: Wanted, timeout: float,
         last[0] = read()
         return not behind(view, partition, wanted, last[0], key)
 
+    started = time.monotonic()
     await progress.wait_until(view.name, partition, satisfied, timeout)
-    return last[0], behind(view, partition, wanted, last[0], key)
+    missing = behind(view, partition, wanted, last[0], key)
+    if wanted.token is not None or wanted.min_version is not None:
+        monitoring.READ_WAIT.labels(view.name).observe(time.monotonic() - started)
+        if missing:
+            monitoring.STALE_READS.labels(view.name).inc()
+    return last[0], missing
 
 
-def lag(view: View, key: str, input_topic: str) -> dict[str, float | int | None]:
+def lag(view: View, key: str) -> dict[str, float | int | None]:
     """How far the projection of the key's partition trails its input: records and seconds."""
     partition = owning_partition(key, settings.partitions)
-    applied = progress.applied.get((view.name, partition))
-    event_time = progress.event_time.get((view.name, partition))
-    try:
-        highwater = app.consumer.highwater(TP(input_topic, partition))
-    except Exception:  # not assigned here, or no fetch yet
-        highwater = None
-    records = None
-    if highwater is not None:
-        records = max(0, highwater - (applied + 1 if applied is not None else 0))
-    seconds = None
-    if event_time is not None:
-        seconds = 0.0 if records == 0 else round(max(0.0, time.time() - event_time), 3)
-    return {"records": records, "seconds": seconds}
+    behind = monitoring.partition_lag(view.name, partition, time.time())
+    return {"records": behind.records, "seconds": behind.seconds}

@@ -6,7 +6,7 @@ from uuid import UUID
 from faust.web import Request, Response, View
 from pydantic import ValidationError
 
-from agents.projector import INPUT_TOPIC, VIEW_TABLES, read_row, read_windows
+from agents.projector import VIEW_TABLES, read_row, read_windows
 from agents.results import RESULTS, wait_for_result
 from streams import topics
 from streams.app import app, settings
@@ -14,7 +14,7 @@ from streams.envelopes import CommandResult, encode, parse_command
 from streams.partitioning import owning_partition
 from streams.tokens import Token
 from tables.registry import VIEWS
-from web import consistency
+from web import consistency, monitoring
 from web.errors import field_errors
 from web.queries import BadQuery, flag, page, seconds, window_starts
 from web.routing import forward, is_self, owner_url
@@ -45,6 +45,7 @@ class Commands(View):
             return self.error(422, "invalid command", details=field_errors(exc))
         sent = await topics.commands.send(key=command.aggregate_id.encode(), value=encode(command))
         await sent
+        monitoring.COMMANDS_SUBMITTED.inc()
         command_id = str(command.command_id)
         submitted = {"command_id": command_id, "status": "submitted"}
         if not wait:
@@ -160,7 +161,7 @@ def _meta(view: str, key: str, missing: dict[str, int]) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "stale": bool(missing),
         "applied": {str(p): o for p, o in consistency.reached(VIEWS[view], partition).items()},
-        "lag": consistency.lag(VIEWS[view], key, INPUT_TOPIC[view]),
+        "lag": consistency.lag(VIEWS[view], key),
         "served_by": str(app.conf.canonical_url),
     }
     if missing:

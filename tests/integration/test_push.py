@@ -92,3 +92,30 @@ async def test_sse_refuses_what_it_cannot_stream(
 async def _get(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
     async with http.get(url) as response:
         return response.status, await response.json()
+
+
+async def test_clients_that_leave_are_forgotten(
+    workers: list[Worker], http: aiohttp.ClientSession,
+) -> None:
+    sku = f"sku-{uuid4().hex[:8]}"
+    await post(http, workers[0], "RegisterProduct", sku, {"name": "Drum", "price": "5.00"})
+    owner = (await _get(http, f"{workers[0].url}/views/products/{sku}"))[1]["meta"]["served_by"]
+    streams = [await http.get(f"{owner}/views/products/{sku}/events") for _ in range(30)]
+    for stream in streams:
+        await next_event(stream)
+    assert await sse_clients(http, owner) >= 30
+    for stream in streams:
+        stream.close()
+    await post(http, workers[0], "Restock", sku, {"quantity": 1})  # a write finds them gone
+    deadline = asyncio.get_running_loop().time() + 30
+    while await sse_clients(http, owner) > 0 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.1)
+    assert await sse_clients(http, owner) == 0
+
+
+async def sse_clients(http: aiohttp.ClientSession, url: str) -> float:
+    async with http.get(f"{url}/metrics") as response:
+        for line in (await response.text()).splitlines():
+            if line.startswith("shopstream_sse_clients "):
+                return float(line.split()[1])
+    raise AssertionError("no shopstream_sse_clients in /metrics")

@@ -1,0 +1,84 @@
+"""Lag arithmetic and the latency summary behind GET /lag and GET /metrics."""
+
+import time
+
+import pytest
+
+from web.monitoring import (
+    REGISTRY,
+    RESERVOIR,
+    AppliedLatency,
+    Behind,
+    behind,
+    percentile,
+    records_behind,
+    seconds_behind,
+    summarize,
+)
+
+NOW = 1_800_000_000.0
+
+
+@pytest.mark.parametrize(("highwater", "position", "records"), [
+    (10, 9, 0),        # the last record applied: caught up
+    (10, 4, 5),
+    (10, None, 10),    # nothing folded yet: the whole partition is ahead
+    (0, None, 0),      # an empty partition
+    (5, 9, 0),         # a highwater older than the progress is never negative
+    (None, 3, None),   # no fetch yet: unknown
+])
+def test_records_behind(highwater: int | None, position: int | None,
+                        records: int | None) -> None:
+    assert records_behind(highwater, position) == records
+
+
+def test_seconds_behind_is_zero_once_caught_up_however_old_the_last_event() -> None:
+    assert seconds_behind(0, NOW - 3600, NOW) == 0.0
+
+
+def test_seconds_behind_is_the_age_of_the_last_applied_event_while_records_remain() -> None:
+    assert seconds_behind(3, NOW - 2.5, NOW) == 2.5
+    assert seconds_behind(None, NOW - 2.5, NOW) == 2.5
+
+
+def test_seconds_behind_is_unknown_before_anything_was_folded_and_never_negative() -> None:
+    assert seconds_behind(7, None, NOW) is None
+    assert seconds_behind(7, NOW + 5, NOW) == 0.0  # a producer clock ahead of ours
+
+
+def test_a_partition_is_behind_by_what_follows_its_last_applied_record() -> None:
+    assert behind(10, 9, NOW - 60, NOW) == Behind(records=0, seconds=0.0, applied=9)
+    assert behind(10, 6, NOW - 60, NOW) == Behind(records=3, seconds=60.0, applied=6)
+    assert behind(10, None, None, NOW) == Behind(records=10, seconds=None, applied=None)
+
+
+def test_percentiles_of_a_known_sample() -> None:
+    sample = [float(n) for n in range(1, 101)]
+    assert [percentile(sample, q) for q in (50, 95, 99, 100)] == [50.0, 95.0, 99.0, 100.0]
+    assert percentile([0.25], 99) == 0.25
+    assert percentile([], 50) is None
+
+
+def test_summary_in_milliseconds_with_the_count_of_everything_observed() -> None:
+    summary = summarize([0.003, 0.001, 0.002], count=10)
+    assert summary == {"count": 10, "p50": 2.0, "p95": 3.0, "p99": 3.0}
+    assert summarize([], 0) == {"count": 0, "p50": None, "p95": None, "p99": None}
+
+
+def test_applied_latency_counts_everything_and_keeps_a_bounded_window() -> None:
+    latency = AppliedLatency(["unit-view"])
+    for offset in range(RESERVOIR):
+        latency.observe("unit-view", 0, offset, time.time() - 100)
+    for offset in range(RESERVOIR, 2 * RESERVOIR):
+        latency.observe("unit-view", 0, offset, time.time() + 100)  # clamped to 0
+    # Only the latest RESERVOIR samples are kept: the slow ones have all left the window.
+    assert latency.summary()["unit-view"] == {"count": 2 * RESERVOIR, "p50": 0.0, "p95": 0.0,
+                                              "p99": 0.0}
+    assert REGISTRY.get_sample_value("shopstream_view_applied_latency_seconds_count",
+                                     {"view": "unit-view"}) == 2 * RESERVOIR
+
+
+def test_a_projection_first_seen_on_the_hot_path_is_tracked() -> None:
+    latency = AppliedLatency([])
+    latency.observe("unit-late", 1, 0, time.time())
+    assert latency.summary()["unit-late"]["count"] == 1

@@ -1,0 +1,273 @@
+"""Lag and metrics on every worker: GET /lag (JSON) and GET /metrics (Prometheus text)."""
+
+import math
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from statistics import fmean
+
+from faust.exceptions import ConsumerNotStarted
+from faust.types import TP
+from faust.web import Request, Response, View
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from agents import results
+from agents.progress import progress
+from agents.projector import INPUT_TOPIC
+from agents.subscriptions import subscriptions
+from streams import topics
+from streams.app import app
+from tables.registry import VIEWS
+
+PROJECTIONS: dict[str, str] = {**INPUT_TOPIC, results.NAME: topics.command_results.get_topic_name()}
+"""Every projection this worker folds, by name, and the topic it folds."""
+
+RESERVOIR = 1024
+PERCENTILES = (50, 95, 99)
+# Past the longest a read may wait (30 s), to minutes: a view catching up is slow, not lost.
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+REGISTRY = CollectorRegistry()
+APPLIED_LATENCY = Histogram(
+    "shopstream_view_applied_latency_seconds",
+    "From the command's acceptance (its record's time) to its record folded into the view",
+    ["view"], buckets=BUCKETS, registry=REGISTRY)
+STALE_READS = Counter(
+    "shopstream_stale_reads_total",
+    "View reads answered stale: the wanted token or version was not reached in time",
+    ["view"], registry=REGISTRY)
+READ_WAIT = Histogram(
+    "shopstream_read_wait_seconds", "How long a view read waited for its token or version",
+    ["view"], buckets=BUCKETS, registry=REGISTRY)
+DEAD_LETTERS = Counter(
+    "shopstream_dead_letters_total", "Records sent to the dead-letter topic, by their topic",
+    ["topic"], registry=REGISTRY)
+COMMANDS_SUBMITTED = Counter(
+    "shopstream_commands_submitted_total", "Commands taken over HTTP and produced to Kafka",
+    registry=REGISTRY)
+SSE_CLIENTS = Gauge("shopstream_sse_clients", "Server-Sent Events streams open on this worker",
+                    registry=REGISTRY)
+SSE_CLIENTS.set_function(subscriptions.count)
+
+# Series that exist from the start, at zero, let rate() see their first increment.
+for _view in VIEWS:
+    STALE_READS.labels(_view)
+    READ_WAIT.labels(_view)
+
+
+@dataclass(frozen=True)
+class Behind:
+    """How far one projection's input partition is behind its log end."""
+
+    records: int | None
+    seconds: float | None
+    applied: int | None
+
+
+def records_behind(highwater: int | None, position: int | None) -> int | None:
+    """Records after `position` (the last offset done with; None: none yet) up to the log end."""
+    if highwater is None:
+        return None
+    return max(0, highwater - (position + 1 if position is not None else 0))
+
+
+def seconds_behind(records: int | None, event_time: float | None, now: float) -> float | None:
+    """Age of the last applied record's event, or 0.0 once nothing is left to fold."""
+    if event_time is None:
+        return None
+    if records == 0:
+        return 0.0
+    return round(max(0.0, now - event_time), 3)
+
+
+def behind(highwater: int | None, applied: int | None, event_time: float | None,
+           now: float) -> Behind:
+    """Lag of a partition whose projection is done with the record at `applied`."""
+    records = records_behind(highwater, applied)
+    return Behind(records, seconds_behind(records, event_time, now), applied)
+
+
+def percentile(ordered: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile `q` (0-100] of an ascending sample; None if it is empty."""
+    if not ordered:
+        return None
+    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
+
+
+def summarize(samples: Iterable[float], count: int) -> dict[str, int | float | None]:
+    """`count` and the percentiles of `samples` (seconds) in milliseconds."""
+    ordered = sorted(samples)
+    summary: dict[str, int | float | None] = {"count": count}
+    for q in PERCENTILES:
+        value = percentile(ordered, q)
+        summary[f"p{q}"] = None if value is None else round(value * 1000, 3)
+    return summary
+
+
+@dataclass
+class _Track:
+    histogram: Histogram
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=RESERVOIR))
+    count: int = 0
+
+
+class AppliedLatency:
+    """Per projection, command accepted to record applied: the Prometheus histogram, plus the
+    latest RESERVOIR samples for /lag's percentiles (bounded whatever the traffic)."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self._tracks: dict[str, _Track] = {}
+        for name in names:
+            self._track(name)
+
+    def observe(self, name: str, partition: int, offset: int, event_time: float) -> None:
+        """A progress listener: it runs for every folded record, so it stays O(1)."""
+        seconds = max(0.0, time.time() - event_time)  # a producer's clock may run ahead
+        track = self._tracks.get(name) or self._track(name)
+        track.histogram.observe(seconds)
+        track.recent.append(seconds)
+        track.count += 1
+
+    def summary(self) -> dict[str, dict[str, int | float | None]]:
+        return {name: summarize(track.recent, track.count) for name, track in self._tracks.items()}
+
+    def _track(self, name: str) -> _Track:
+        track = self._tracks[name] = _Track(APPLIED_LATENCY.labels(name))
+        return track
+
+
+APPLIED = AppliedLatency(PROJECTIONS)
+progress.listeners.append(APPLIED.observe)
+
+
+def projection_lag(now: float) -> dict[str, dict[int, Behind]]:
+    """Per projection, per input partition assigned to this worker: how far behind it is."""
+    assigned = sorted(_assignment())
+    return {name: {tp.partition: partition_lag(name, tp.partition, now)
+                   for tp in assigned if tp.topic == topic}
+            for name, topic in PROJECTIONS.items()}
+
+
+def partition_lag(name: str, partition: int, now: float) -> Behind:
+    key = (name, partition)
+    highwater = _highwater(TP(PROJECTIONS[name], partition))
+    return behind(highwater, progress.applied.get(key), progress.event_time.get(key), now)
+
+
+def _assignment() -> set[TP]:
+    try:
+        return set(app.consumer.assignment())
+    except ConsumerNotStarted:
+        return set()
+
+
+def _highwater(tp: TP) -> int | None:
+    try:
+        return app.consumer.highwater(tp)
+    except Exception:  # revoked since the assignment was read (the consumer has its thread)
+        return None
+
+
+class ProjectionLag:
+    """shopstream_projection_lag_*, computed at scrape time like /lag."""
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["projection", "partition"]
+        records = GaugeMetricFamily("shopstream_projection_lag_records",
+                                    "Records of the input partition not yet applied", labels=labels)
+        seconds = GaugeMetricFamily("shopstream_projection_lag_seconds",
+                                    "Age of the last applied event while records remain",
+                                    labels=labels)
+        for name, partitions in projection_lag(time.time()).items():
+            for partition, lag in partitions.items():
+                if lag.records is not None:
+                    records.add_metric([name, str(partition)], lag.records)
+                if lag.seconds is not None:
+                    seconds.add_metric([name, str(partition)], lag.seconds)
+        yield records
+        yield seconds
+
+
+class FaustFigures:
+    """Faust's own monitor (app.monitor), read at scrape time."""
+
+    def collect(self) -> Iterator[Metric]:
+        monitor = app.monitor
+        yield _gauge("faust_events_per_second", "Events processed in the last second",
+                     monitor.events_s)
+        yield _gauge("faust_messages_per_second", "Messages received in the last second",
+                     monitor.messages_s)
+        yield _gauge("faust_events_active", "Events being processed now", monitor.events_active)
+        yield _gauge("faust_messages_active", "Messages not yet acknowledged",
+                     monitor.messages_active)
+        yield _gauge("faust_event_runtime_seconds", "Median time a stream took on recent events",
+                     monitor.events_runtime_avg)
+        yield _mean("faust_commit_latency_seconds", "Mean latency of recent offset commits",
+                    monitor.commit_latency)
+        yield _mean("faust_send_latency_seconds", "Mean latency of recent produced messages",
+                    monitor.send_latency)
+        yield _counter("faust_events_total", "Events processed", monitor.events_total)
+        yield _counter("faust_messages_received_total", "Messages received",
+                       monitor.messages_received_total)
+        yield _counter("faust_messages_sent_total", "Messages sent", monitor.messages_sent)
+        yield _counter("faust_send_errors_total", "Produce requests that failed",
+                       monitor.send_errors)
+        yield _counter("faust_rebalances_total", "Rebalances this worker has seen",
+                       monitor.rebalances)
+        yield _by_topic("faust_topic_messages_received_total", "Messages received, by topic",
+                        monitor.messages_received_by_topic)
+        yield _by_topic("faust_topic_messages_sent_total", "Messages sent, by topic",
+                        monitor.messages_sent_by_topic)
+
+
+def _gauge(name: str, documentation: str, value: float) -> Metric:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _counter(name: str, documentation: str, value: float) -> Metric:
+    return CounterMetricFamily(name, documentation, value=value)
+
+
+def _mean(name: str, documentation: str, recent: Iterable[float]) -> Metric:
+    values = list(recent)  # one C-level copy: the deque may grow while we read
+    return GaugeMetricFamily(name, documentation, value=fmean(values) if values else None)
+
+
+def _by_topic(name: str, documentation: str, counts: Mapping[str, int]) -> Metric:
+    family = CounterMetricFamily(name, documentation, labels=["topic"])
+    for topic, count in list(counts.items()):
+        family.add_metric([topic], count)
+    return family
+
+
+REGISTRY.register(ProjectionLag())
+REGISTRY.register(FaustFigures())
+
+
+@app.page("/lag")
+class Lag(View):
+    async def get(self, request: Request) -> Response:
+        lag = projection_lag(time.time())
+        return self.json({
+            "worker": str(app.conf.canonical_url),
+            "projections": {name: {str(p): asdict(b) for p, b in partitions.items()}
+                            for name, partitions in lag.items()},
+            "latency_ms": APPLIED.summary(),
+        })
+
+
+@app.page("/metrics")
+class Metrics(View):
+    async def get(self, request: Request) -> Response:
+        # As a header: aiohttp refuses a content_type argument that names its charset.
+        return self.bytes(generate_latest(REGISTRY),
+                          headers={"Content-Type": CONTENT_TYPE_LATEST})
