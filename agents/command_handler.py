@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from agents import write_model
 from agents.aggregates import BY_COMMAND, handle
+from agents.dead_letters import park
 from agents.rejection import Rejected
 from streams import topics
 from streams.app import app, settings
@@ -20,15 +21,18 @@ log = logging.getLogger(__name__)
 @app.agent(topics.commands, concurrency=1)
 async def handle_commands(stream: StreamT[bytes]) -> None:
     async for event in stream.events():
-        await handle_one(event)
+        try:
+            await handle_one(event)
+        except Exception as exc:  # a bug must park the command, not stop the agent
+            log.exception("command handling failed")
+            await park(event, f"handling failed: {type(exc).__name__}: {exc}")
 
 
 async def handle_one(event: EventT) -> None:
     try:
         command = parse_command(event.value)
     except ValidationError as exc:
-        log.error("unreadable command at %s[%s]@%s: %s", event.message.topic,
-                  event.message.partition, event.message.offset, exc)
+        await park(event, f"unreadable command: {exc}")
         return
     if event.message.partition != owning_partition(command.aggregate_id, settings.partitions):
         await reroute(command, event)

@@ -14,6 +14,7 @@ import orjson
 from faust import EventT, StreamT, TopicT
 from pydantic import ValidationError
 
+from agents.dead_letters import park
 from agents.progress import progress
 from agents.subscriptions import subscriptions
 from streams import topics
@@ -58,10 +59,10 @@ WATERMARKED: dict[int, int] = {}
 async def project_events(stream: StreamT[bytes]) -> None:
     async for event in stream.events():
         message = event.message
-        parsed = _parse(event)
+        parsed = await _read(event)
         if parsed is not None:
             for view in DIRECT:
-                _guarded(view, parsed)
+                await _fold(view, parsed, event)
             await _forward(parsed, event)
         for view in DIRECT:
             progress.folded(view.name, message.partition, message.offset, message.timestamp)
@@ -103,9 +104,9 @@ def _repartitioned_agent(view: View, topic: TopicT) -> None:
                 progress.passed(view.name, message.partition, message.offset)
                 progress.reached(view.name, message.partition, source_partition, offset)
                 continue
-            parsed = _parse(event)
+            parsed = await _read(event)
             if parsed is not None:
-                _guarded(view, parsed, only=event.key.decode())
+                await _fold(view, parsed, event, only=event.key.decode())
             progress.folded(view.name, message.partition, message.offset, message.timestamp)
             source = dict(message.headers or ()).get(SOURCE)
             if source:
@@ -131,14 +132,14 @@ def project(view: View, event: Event, only: str | None = None) -> None:
             subscriptions.publish(view.name, key, row)
 
 
-def _guarded(view: View, event: Event, only: str | None = None) -> None:
-    """Project, logging rather than raising: one event a projector cannot fold (a bug, or a
+async def _fold(view: View, parsed: Event, event: EventT, only: str | None = None) -> None:
+    """Project, parking rather than raising: one event a projector cannot fold (a bug, or a
     log written by hand) must not stop the view for every other key."""
     try:
-        project(view, event, only)
-    except Exception:
-        log.exception("%s could not fold event %s (%s v%s)", view.table_name, event.event_id,
-                      event.aggregate_id, event.version)
+        project(view, parsed, only)
+    except Exception as exc:
+        log.exception("%s could not fold event %s", view.table_name, parsed.event_id)
+        await park(event, f"{view.table_name} could not fold it: {type(exc).__name__}: {exc}")
 
 
 def _current_window(table: Any, key: str) -> bytes | None:
@@ -164,10 +165,9 @@ def read_windows(view_name: str, key: str, starts: list[float]) -> list[dict]:
     return rows
 
 
-def _parse(event: EventT) -> Event | None:
+async def _read(event: EventT) -> Event | None:
     try:
         return parse_event(event.value)
     except ValidationError as exc:
-        log.error("unreadable event at %s[%s]@%s: %s", event.message.topic,
-                  event.message.partition, event.message.offset, exc)
+        await park(event, f"unreadable event: {exc}")
         return None

@@ -7,6 +7,7 @@ lookup to the result's owner and wait there for a result that has not arrived ye
 from faust import StreamT
 from pydantic import ValidationError
 
+from agents.dead_letters import park
 from agents.progress import progress
 from streams import topics
 from streams.app import app, bytes_table
@@ -22,8 +23,8 @@ async def record_results(stream: StreamT[bytes]) -> None:
         message = event.message
         try:
             result = CommandResult.model_validate_json(event.value)
-        except ValidationError:
-            pass  # logged by the saga's router, which reads the same topic
+        except ValidationError as exc:
+            await park(event, f"unreadable command result: {exc}")
         else:
             key = str(result.command_id).encode()
             if key not in RESULTS:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from faust import EventT, StreamT
 from pydantic import TypeAdapter, ValidationError
 
+from agents.dead_letters import park
 from agents.saga import Input, Reservation, order_of, react
 from streams import topics
 from streams.app import app, bytes_table
@@ -29,8 +30,11 @@ async def route_results_to_saga(stream: StreamT[bytes]) -> None:
 
 
 async def route(event: EventT) -> None:
-    message = _parse(event)
-    order_id = order_of(message) if message is not None else None
+    try:
+        message = SAGA_INPUT.validate_json(event.value)
+    except ValidationError:
+        return  # parked by the projector or the results view, which read these topics too
+    order_id = order_of(message)
     if order_id is not None:
         await topics.reservation_saga.send(key=order_id.encode(), value=event.value)
 
@@ -38,28 +42,29 @@ async def route(event: EventT) -> None:
 @app.agent(topics.reservation_saga, concurrency=1)
 async def run_saga(stream: StreamT[bytes]) -> None:
     async for event in stream.events():
-        message = _parse(event)
-        if message is None:
+        try:
+            message = SAGA_INPUT.validate_json(event.value)
+        except ValidationError as exc:
+            await park(event, f"unreadable saga input: {exc}")
             continue
-        key = event.key
-        raw = RESERVATIONS.get(key)
-        state = Reservation.model_validate_json(raw) if raw is not None else None
-        at = datetime.fromtimestamp(event.message.timestamp, UTC)
-        new_state, commands = react(state, message, at)
-        # Commands first, acknowledged, then the state: a crash in between re-sends
-        # commands with the same ids, which the command handler applies once.
-        sent = [await topics.commands.send(key=cmd.aggregate_id.encode(), value=encode(cmd))
-                for cmd in commands]
-        for future in sent:
-            await future
-        if new_state is not None and new_state != state:
-            RESERVATIONS[key] = encode(new_state)
+        try:
+            await step(event, message)
+        except Exception as exc:  # a bug must park the input, not stop the saga
+            log.exception("saga step failed")
+            await park(event, f"saga step failed: {type(exc).__name__}: {exc}")
 
 
-def _parse(event: EventT) -> Input | None:
-    try:
-        return SAGA_INPUT.validate_json(event.value)
-    except ValidationError as exc:
-        log.error("unreadable saga input at %s[%s]@%s: %s", event.message.topic,
-                  event.message.partition, event.message.offset, exc)
-        return None
+async def step(event: EventT, message: Input) -> None:
+    key = event.key
+    raw = RESERVATIONS.get(key)
+    state = Reservation.model_validate_json(raw) if raw is not None else None
+    at = datetime.fromtimestamp(event.message.timestamp, UTC)
+    new_state, commands = react(state, message, at)
+    # Commands first, acknowledged, then the state: a crash in between re-sends
+    # commands with the same ids, which the command handler applies once.
+    sent = [await topics.commands.send(key=cmd.aggregate_id.encode(), value=encode(cmd))
+            for cmd in commands]
+    for future in sent:
+        await future
+    if new_state is not None and new_state != state:
+        RESERVATIONS[key] = encode(new_state)

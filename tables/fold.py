@@ -12,7 +12,10 @@ def row_key(view: View, key: str, event: Event) -> str:
     return f"{key}@{view.window_start(event).isoformat()}" if view.window else key
 
 
-def fold(events: Iterable[Event]) -> dict[str, dict[str, Data]]:
+def fold(events: Iterable[Event],
+         unfoldable: list[str] | None = None) -> dict[str, dict[str, Data]]:
+    """Every view's rows; an event a projector cannot fold is skipped, as the workers park
+    it, and described in `unfoldable`."""
     rows: dict[str, dict[str, Data]] = {name: {} for name in VIEWS}
     for event in events:
         for name, view in VIEWS.items():
@@ -20,7 +23,12 @@ def fold(events: Iterable[Event]) -> dict[str, dict[str, Data]]:
                 continue
             for key in view.keys(event):
                 slot = row_key(view, key, event)
-                row = apply(view, rows[name].get(slot), event, key)
+                try:
+                    row = apply(view, rows[name].get(slot), event, key)
+                except ValueError as exc:
+                    if unfoldable is not None:
+                        unfoldable.append(f"{name} cannot fold {event.event_id}: {exc}")
+                    continue
                 if row is not None:
                     rows[name][slot] = row
     return rows

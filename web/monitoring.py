@@ -20,7 +20,7 @@ from prometheus_client import (
 )
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from agents import results
+from agents import dead_letters, results
 from agents.progress import progress
 from agents.projector import INPUT_TOPIC
 from agents.subscriptions import subscriptions
@@ -48,9 +48,6 @@ STALE_READS = Counter(
 READ_WAIT = Histogram(
     "shopstream_read_wait_seconds", "How long a view read waited for its token or version",
     ["view"], buckets=BUCKETS, registry=REGISTRY)
-DEAD_LETTERS = Counter(
-    "shopstream_dead_letters_total", "Records sent to the dead-letter topic, by their topic",
-    ["topic"], registry=REGISTRY)
 COMMANDS_SUBMITTED = Counter(
     "shopstream_commands_submitted_total", "Commands taken over HTTP and produced to Kafka",
     registry=REGISTRY)
@@ -197,6 +194,15 @@ class ProjectionLag:
         yield seconds
 
 
+class DeadLetters:
+    """shopstream_dead_letters_total: records this worker parked, by the topic they came from."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield _by_topic("shopstream_dead_letters_total",
+                        "Records parked on the dead-letter topic, by their source topic",
+                        dead_letters.parked)
+
+
 class FaustFigures:
     """Faust's own monitor (app.monitor), read at scrape time."""
 
@@ -251,6 +257,7 @@ def _by_topic(name: str, documentation: str, counts: Mapping[str, int]) -> Metri
 
 REGISTRY.register(ProjectionLag())
 REGISTRY.register(FaustFigures())
+REGISTRY.register(DeadLetters())
 
 
 @app.page("/lag")

@@ -6,6 +6,7 @@ from uuid import UUID
 from faust.web import Request, Response, View
 from pydantic import ValidationError
 
+from agents import dead_letters
 from agents.projector import VIEW_TABLES, read_row, read_windows
 from agents.results import RESULTS, wait_for_result
 from streams import topics
@@ -172,7 +173,9 @@ def _meta(view: str, key: str, missing: dict[str, int]) -> dict[str, Any]:
 @app.page("/health")
 class Health(View):
     async def get(self, request: Request) -> Response:
-        return self.json({"status": "ok"})
+        """Alive; `degraded` once this worker has parked dead letters that await a look."""
+        parked = sum(dead_letters.parked.values())
+        return self.json({"status": "degraded" if parked else "ok", "dead_letters": parked})
 
 
 @app.page("/ready")

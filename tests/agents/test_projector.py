@@ -1,5 +1,6 @@
-"""The projector agent, fed through Faust's test_context: parse, fold, store, skip garbage."""
+"""The projector agent, fed through Faust's test_context: parse, fold, store, park garbage."""
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -10,6 +11,7 @@ import pytest
 from agents.projector import REPARTITIONED, VIEW_TABLES, project_events
 from streams import commands as c
 from streams import events as e
+from streams import topics
 from streams.envelopes import Event, encode
 
 
@@ -22,15 +24,23 @@ def order_placed(order_id: str, version: int = 1) -> bytes:
     ))
 
 
-async def test_the_projector_folds_events_into_the_orders_table_and_skips_garbage(
+async def test_the_projector_folds_events_into_the_orders_table_and_parks_garbage(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     repartitioned: list[tuple[bytes, bytes]] = []
+    parked: list[bytes] = []
 
     async def capture(key: bytes, value: bytes, **_: Any) -> None:
         repartitioned.append((key, value))
 
+    async def park(key: bytes, value: bytes, **_: Any) -> asyncio.Future[None]:
+        parked.append(value)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
     monkeypatch.setattr(REPARTITIONED["customer-orders"], "send", capture)
+    monkeypatch.setattr(topics.dead_letters, "send", park)
     async with project_events.test_context() as agent:
         await agent.put(b"\xff not an event", key=b"x")
         await agent.put(order_placed("order-1"), key=b"order-1")
@@ -39,3 +49,5 @@ async def test_the_projector_folds_events_into_the_orders_table_and_skips_garbag
     assert row["data"]["status"] == "placed"
     assert row["versions"] == {"order-1": 1}
     assert [key for key, _ in repartitioned] == [b"cust-1", b"cust-1"]
+    [letter] = [orjson.loads(value) for value in parked]
+    assert letter["source_offset"] == 0 and "unreadable" in letter["error"]

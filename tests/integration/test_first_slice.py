@@ -144,26 +144,6 @@ async def test_unknown_views_and_keys_are_json_404s(
         assert status == 404 and "error" in body
 
 
-async def test_malformed_messages_do_not_stop_either_worker(
-    workers: list[Worker], producer: AIOKafkaProducer, prefix: str,
-    http: aiohttp.ClientSession,
-) -> None:
-    garbage = [b"\xff\xfe\xfd", b"not json", b"[1,2]", b'{"type":"PlaceOrder"}',
-               orjson.dumps({**place_order("x"), "type": "Teleport"})]
-    for topic in ("commands", "events"):
-        for partition in range(4):
-            for value in garbage:
-                await producer.send_and_wait(f"{prefix}.{topic}", value, key=b"junk",
-                                             partition=partition)
-    order_ids = [f"order-{uuid4().hex[:8]}" for _ in range(8)]
-    for order_id in order_ids:
-        await producer.send_and_wait(f"{prefix}.commands", orjson.dumps(place_order(order_id)),
-                                     key=order_id.encode())
-    for order_id in order_ids:
-        await wait_for_row(http, workers[0], "orders", order_id)
-    assert all(worker.alive() for worker in workers)
-
-
 async def test_a_repeated_command_id_is_applied_once_and_gets_the_first_result_back(
     workers: list[Worker], producer: AIOKafkaProducer, prefix: str, results: Results,
     http: aiohttp.ClientSession,

@@ -1,0 +1,119 @@
+"""Poison messages on every topic: each is parked once with its origin, and nothing stops."""
+
+import asyncio
+import base64
+import os
+import sys
+from typing import Any
+from uuid import uuid4
+
+import aiohttp
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from tests.integration.cluster import ROOT, Kafka, Worker
+
+pytestmark = pytest.mark.integration
+
+TOPICS = ("commands", "events", "command-results", "reservation-saga",
+          "customer-orders-v1-repartition", "sales-v1-repartition")
+GARBAGE = [b"\xff\xfe\xfd", b"not json", b"[1,2]", b'{"type":"PlaceOrder"}', b"{}"]
+
+
+async def dead_letters_for(kafka: Kafka, prefix: str, origins: set[tuple[str, int, int]],
+                           timeout: float = 60) -> list[dict[str, Any]]:
+    """The dead letters whose origins are among `origins`, once every origin has one."""
+    consumer = AIOKafkaConsumer(f"{prefix}.dead-letters", bootstrap_servers=kafka.bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    found: list[dict[str, Any]] = []
+    try:
+        async def collect() -> None:
+            async for record in consumer:
+                letter = orjson.loads(record.value)
+                origin = (letter["source_topic"], letter["source_partition"],
+                          letter["source_offset"])
+                if origin in origins:
+                    found.append(letter)
+                if {(f["source_topic"], f["source_partition"], f["source_offset"])
+                        for f in found} == origins:
+                    return
+        await asyncio.wait_for(collect(), timeout)
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_poison_on_every_topic_is_parked_once_with_its_origin(
+    workers: list[Worker], kafka: Kafka, producer: AIOKafkaProducer, prefix: str,
+    http: aiohttp.ClientSession,
+) -> None:
+    origins: dict[tuple[str, int, int], bytes] = {}
+    for topic in TOPICS:
+        for partition in range(4):
+            for value in GARBAGE:
+                sent = await producer.send_and_wait(f"{prefix}.{topic}", value, key=b"junk",
+                                                    partition=partition)
+                origins[(sent.topic, sent.partition, sent.offset)] = value
+    letters = await dead_letters_for(kafka, prefix, set(origins))
+    ids = {letter["dead_letter_id"] for letter in letters}
+    assert len(ids) == len(origins) == len(TOPICS) * 4 * len(GARBAGE)
+    for letter in letters:
+        origin = (letter["source_topic"], letter["source_partition"], letter["source_offset"])
+        assert base64.b64decode(letter["value"]) == origins[origin]
+        assert base64.b64decode(letter["key"]) == b"junk"
+        assert letter["error"] and letter["attempts"] == 1
+    assert all(worker.alive() for worker in workers)
+
+    order_id = f"order-{uuid4().hex[:8]}"  # and the workers still work
+    body = {"command_id": str(uuid4()), "type": "PlaceOrder", "aggregate_id": order_id,
+            "payload": {"customer_id": "c", "lines": [{"sku": "s", "quantity": 1}]}}
+    async with http.post(f"{workers[0].url}/commands", json=body) as response:
+        assert response.status == 200
+    health = [await (await http.get(f"{worker.url}/health")).json() for worker in workers]
+    assert {h["status"] for h in health} == {"degraded"}
+    assert sum(h["dead_letters"] for h in health) >= len(origins)
+
+    listing = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streams", "dlq", "list", cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "SHOPSTREAM_BROKER": f"kafka://{kafka.bootstrap}",
+             "SHOPSTREAM_TOPIC_PREFIX": prefix})
+    output = (await asyncio.wait_for(listing.communicate(), 120))[0].decode()
+    assert listing.returncode == 0, output
+    assert sum(line.split()[0] in ids for line in output.splitlines() if line) == len(ids)
+
+
+async def test_a_parked_event_replayed_once_its_cause_is_fixed_applies_once(
+    workers: list[Worker], kafka: Kafka, producer: AIOKafkaProducer, prefix: str,
+    http: aiohttp.ClientSession,
+) -> None:
+    order_id = f"order-{uuid4().hex[:8]}"
+
+    def event(version: int, kind: str, payload: dict[str, Any]) -> bytes:
+        return orjson.dumps({
+            "event_id": str(uuid4()), "type": kind, "aggregate_id": order_id,
+            "version": version, "command_id": str(uuid4()), "correlation_id": str(uuid4()),
+            "occurred_at": "2026-11-23T12:00:00Z", "payload": {"customer_id": "c", **payload}})
+
+    topic = f"{prefix}.events"
+    cancelled = await producer.send_and_wait(topic, event(2, "OrderCancelled", {"reason": "x"}),
+                                             key=order_id.encode())
+    [letter, *_] = await dead_letters_for(
+        kafka, prefix, {(cancelled.topic, cancelled.partition, cancelled.offset)})
+    assert "before OrderPlaced" in letter["error"]
+    await producer.send_and_wait(topic, event(1, "OrderPlaced", {"lines": [
+        {"sku": "s", "quantity": 1}]}), key=order_id.encode())  # the cause, fixed
+
+    for _ in range(2):  # replaying twice changes nothing
+        replay = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "streams", "dlq", "replay", "--id", letter["dead_letter_id"],
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, "SHOPSTREAM_BROKER": f"kafka://{kafka.bootstrap}",
+                 "SHOPSTREAM_TOPIC_PREFIX": prefix})
+        output = (await asyncio.wait_for(replay.communicate(), 120))[0].decode()
+        assert replay.returncode == 0 and "replayed 1 dead letters" in output, output
+        async with http.get(f"{workers[1].url}/views/orders/{order_id}?min_version=2") as r:
+            body = await r.json()
+        assert (body["data"]["status"], body["meta"]["versions"]) == ("cancelled", {order_id: 2})
