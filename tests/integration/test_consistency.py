@@ -2,12 +2,14 @@
 
 import asyncio
 import base64
+import signal
 from typing import Any
 from uuid import uuid4
 
 import aiohttp
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from tests.integration.cluster import Worker
 
@@ -106,3 +108,43 @@ async def test_a_read_waiting_for_what_has_not_happened_times_out_stale_with_its
     assert body["meta"]["stale"] is True and body["meta"]["behind"] == {"versions": 1}
     status, body = await get(http, f"{workers[1].url}/views/products/{sku}?token=bogus")
     assert status == 400
+
+
+async def test_a_read_behind_a_held_back_projection_is_stale_with_its_lag_then_catches_up(
+    workers: list[Worker], http: aiohttp.ClientSession, producer: AIOKafkaProducer,
+    prefix: str,
+) -> None:
+    """Stop (SIGSTOP) the worker that forwards an order's events to its customer's row, write
+    the order's event, and read the row on the other worker with the event's token."""
+    urls = {worker.url: worker for worker in workers}
+    while True:
+        order_id, customer = f"order-{uuid4().hex[:8]}", f"cust-{uuid4().hex[:8]}"
+        _, order_row = await get(http, f"{workers[0].url}/views/orders/{order_id}")
+        _, customer_row = await get(http, f"{workers[0].url}/views/customer-orders/{customer}")
+        forwarder = urls[order_row["served_by"]]
+        reader = urls[customer_row["served_by"]]
+        if forwarder is not reader:
+            break
+    topic = f"{prefix}.events"
+    placed = orjson.dumps({
+        "event_id": str(uuid4()), "type": "OrderPlaced", "aggregate_id": order_id,
+        "version": 1, "command_id": str(uuid4()), "correlation_id": str(uuid4()),
+        "occurred_at": "2026-11-23T12:00:00Z",
+        "payload": {"customer_id": customer, "lines": [{"sku": "sku-x", "quantity": 1}]}})
+    assert forwarder.process is not None
+    forwarder.process.send_signal(signal.SIGSTOP)
+    try:
+        sent = await producer.send_and_wait(topic, placed, key=order_id.encode())
+        token = base64.urlsafe_b64encode(orjson.dumps(
+            {"p": [[sent.partition, sent.offset]], "a": order_id, "v": 1})).decode()
+        url = f"{reader.url}/views/customer-orders/{customer}?token={token}"
+        status, body = await get(http, f"{url}&timeout=1")
+        assert status == 404 and body["stale"] is True
+        reached = body["applied"].get(str(sent.partition), -1)
+        assert body["behind"] == {f"events[{sent.partition}]": sent.offset - reached}
+        assert sent.offset - reached >= 1
+    finally:
+        forwarder.process.send_signal(signal.SIGCONT)
+    status, body = await get(http, f"{url}&timeout=30")
+    assert status == 200 and body["meta"]["stale"] is False
+    assert [o["order_id"] for o in body["data"]["orders"]] == [order_id]
