@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -177,3 +178,8 @@ class Results:
             await asyncio.wait_for(self.arrived.wait_for(
                 lambda: len(self.by_command.get(command_id, ())) >= count), timeout)
             return self.by_command[command_id][0]
+
+
+async def get_json(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
+    async with http.get(url) as response:
+        return response.status, await response.json()

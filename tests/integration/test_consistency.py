@@ -11,7 +11,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.integration.cluster import Worker
+from tests.integration.cluster import Worker, get_json
 
 pytestmark = pytest.mark.integration
 
@@ -27,10 +27,6 @@ async def post(http: aiohttp.ClientSession, worker: Worker, body: dict[str, Any]
         return response.status, await response.json()
 
 
-async def get(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
-    async with http.get(url) as response:
-        return response.status, await response.json()
-
 
 async def test_post_answers_with_the_result_and_a_token(
     workers: list[Worker], http: aiohttp.ClientSession,
@@ -40,7 +36,7 @@ async def test_post_answers_with_the_result_and_a_token(
         "RegisterProduct", sku, {"name": "Lamp", "price": "12.00", "stock": 3}))
     assert (status, result["status"], result["version"]) == (200, "accepted", 1)
     assert len(result["positions"]) == 1 and result["token"]
-    status, again = await get(http, f"{workers[1].url}/commands/{result['command_id']}")
+    status, again = await get_json(http, f"{workers[1].url}/commands/{result['command_id']}")
     assert (status, again) == (200, result)
     status, rejected = await post(http, workers[1], command(
         "ChangePrice", sku, {"price": "1.00"}) | {"expected_version": 7})
@@ -51,9 +47,9 @@ async def test_post_answers_with_the_result_and_a_token(
 async def test_unknown_and_malformed_command_ids(
     workers: list[Worker], http: aiohttp.ClientSession,
 ) -> None:
-    status, body = await get(http, f"{workers[0].url}/commands/{uuid4()}")
+    status, body = await get_json(http, f"{workers[0].url}/commands/{uuid4()}")
     assert status == 404 and "error" in body
-    status, body = await get(http, f"{workers[0].url}/commands/not-a-uuid")
+    status, body = await get_json(http, f"{workers[0].url}/commands/not-a-uuid")
     assert status == 400 and "error" in body
 
 
@@ -71,8 +67,8 @@ async def test_a_thousand_writes_read_back_with_their_token_are_never_stale(
             "customer_id": customer, "lines": [{"sku": sku, "quantity": 1}]}))
         assert status == 200, result
         token = result["token"]
-        _, order = await get(http, f"{reader.url}/views/orders/{order_id}?token={token}")
-        _, listed = await get(
+        _, order = await get_json(http, f"{reader.url}/views/orders/{order_id}?token={token}")
+        _, listed = await get_json(
             http, f"{reader.url}/views/customer-orders/{customer}?token={token}&limit=500")
         assert order["data"]["version"] >= 1
         assert order_id in {o["order_id"] for o in listed["data"]["orders"]}
@@ -95,7 +91,7 @@ async def test_a_read_waiting_for_what_has_not_happened_times_out_stale_with_its
     [position] = result["positions"]
     ahead = {"p": [[position["partition"], position["offset"] + 10**6]], "a": sku, "v": 9}
     token = base64.urlsafe_b64encode(orjson.dumps(ahead)).decode().rstrip("=")
-    status, body = await get(http, f"{workers[1].url}/views/products/{sku}"
+    status, body = await get_json(http, f"{workers[1].url}/views/products/{sku}"
                                    f"?token={token}&timeout=0.5")
     assert status == 200 and body["data"]["version"] == 1
     applied = body["meta"]["applied"][str(position["partition"])]
@@ -103,10 +99,10 @@ async def test_a_read_waiting_for_what_has_not_happened_times_out_stale_with_its
     assert body["meta"]["stale"] is True
     assert body["meta"]["behind"] == {f"events[{position['partition']}]":
                                       position["offset"] + 10**6 - applied}
-    status, body = await get(http, f"{workers[1].url}/views/products/{sku}?min_version=2"
+    status, body = await get_json(http, f"{workers[1].url}/views/products/{sku}?min_version=2"
                                    f"&timeout=0.2")
     assert body["meta"]["stale"] is True and body["meta"]["behind"] == {"versions": 1}
-    status, body = await get(http, f"{workers[1].url}/views/products/{sku}?token=bogus")
+    status, body = await get_json(http, f"{workers[1].url}/views/products/{sku}?token=bogus")
     assert status == 400
 
 
@@ -119,8 +115,8 @@ async def test_a_read_behind_a_held_back_projection_is_stale_with_its_lag_then_c
     urls = {worker.url: worker for worker in workers}
     while True:
         order_id, customer = f"order-{uuid4().hex[:8]}", f"cust-{uuid4().hex[:8]}"
-        _, order_row = await get(http, f"{workers[0].url}/views/orders/{order_id}")
-        _, customer_row = await get(http, f"{workers[0].url}/views/customer-orders/{customer}")
+        _, order_row = await get_json(http, f"{workers[0].url}/views/orders/{order_id}")
+        _, customer_row = await get_json(http, f"{workers[0].url}/views/customer-orders/{customer}")
         forwarder = urls[order_row["served_by"]]
         reader = urls[customer_row["served_by"]]
         if forwarder is not reader:
@@ -138,13 +134,13 @@ async def test_a_read_behind_a_held_back_projection_is_stale_with_its_lag_then_c
         token = base64.urlsafe_b64encode(orjson.dumps(
             {"p": [[sent.partition, sent.offset]], "a": order_id, "v": 1})).decode()
         url = f"{reader.url}/views/customer-orders/{customer}?token={token}"
-        status, body = await get(http, f"{url}&timeout=1")
+        status, body = await get_json(http, f"{url}&timeout=1")
         assert status == 404 and body["stale"] is True
         reached = body["applied"].get(str(sent.partition), -1)
         assert body["behind"] == {f"events[{sent.partition}]": sent.offset - reached}
         assert sent.offset - reached >= 1
     finally:
         forwarder.process.send_signal(signal.SIGCONT)
-    status, body = await get(http, f"{url}&timeout=30")
+    status, body = await get_json(http, f"{url}&timeout=30")
     assert status == 200 and body["meta"]["stale"] is False
     assert [o["order_id"] for o in body["data"]["orders"]] == [order_id]

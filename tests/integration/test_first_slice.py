@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
-from tests.integration.cluster import Results, Worker
+from tests.integration.cluster import Results, Worker, get_json
 
 pytestmark = pytest.mark.integration
 
@@ -24,10 +24,6 @@ def place_order(order_id: str, customer_id: str = "cust-1") -> dict[str, Any]:
         "payload": {"customer_id": customer_id, "lines": [{"sku": "sku-1", "quantity": 2}]},
     }
 
-
-async def get_json(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
-    async with http.get(url) as response:
-        return response.status, await response.json()
 
 
 async def wait_for_row(http: aiohttp.ClientSession, worker: Worker, view: str, key: str,

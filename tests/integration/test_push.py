@@ -8,7 +8,7 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.integration.cluster import Worker
+from tests.integration.cluster import Worker, get_json
 
 pytestmark = pytest.mark.integration
 
@@ -76,22 +76,18 @@ async def test_many_clients_on_one_row_and_clients_that_leave(
     for stream in staying:
         assert (await next_event(stream))["data"]["on_hand"] == 5
         stream.close()
-    status, body = await _get(http, f"{workers[0].url}/views/products/{sku}?min_version=2")
+    status, body = await get_json(http, f"{workers[0].url}/views/products/{sku}?min_version=2")
     assert status == 200 and body["meta"]["stale"] is False
 
 
 async def test_sse_refuses_what_it_cannot_stream(
     workers: list[Worker], http: aiohttp.ClientSession,
 ) -> None:
-    status, body = await _get(http, f"{workers[0].url}/views/sales/sku-1/events")
+    status, body = await get_json(http, f"{workers[0].url}/views/sales/sku-1/events")
     assert status == 400 and "error" in body
-    status, body = await _get(http, f"{workers[0].url}/views/nope/x/events")
+    status, body = await get_json(http, f"{workers[0].url}/views/nope/x/events")
     assert status == 404
 
-
-async def _get(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
-    async with http.get(url) as response:
-        return response.status, await response.json()
 
 
 async def test_clients_that_leave_are_forgotten(
@@ -99,7 +95,7 @@ async def test_clients_that_leave_are_forgotten(
 ) -> None:
     sku = f"sku-{uuid4().hex[:8]}"
     await post(http, workers[0], "RegisterProduct", sku, {"name": "Drum", "price": "5.00"})
-    owner = (await _get(http, f"{workers[0].url}/views/products/{sku}"))[1]["meta"]["served_by"]
+    owner = (await get_json(http, f"{workers[0].url}/views/products/{sku}"))[1]["meta"]["served_by"]
     streams = [await http.get(f"{owner}/views/products/{sku}/events") for _ in range(30)]
     for stream in streams:
         await next_event(stream)
