@@ -1,10 +1,10 @@
 # A Shopstream worker, run from the repository tree (the project is never pip-installed).
 FROM python:3.11-slim
 WORKDIR /app
-COPY pyproject.toml .ci/requirements.py ./
-RUN python requirements.py > requirements.txt \
-    && pip install --no-cache-dir -r requirements.txt \
-    && rm requirements.py requirements.txt
+COPY pyproject.toml ./
+COPY .ci/requirements.py .ci/
+RUN python .ci/requirements.py > /tmp/requirements.txt \
+    && pip install --no-cache-dir -r /tmp/requirements.txt
 COPY streams streams
 COPY agents agents
 COPY tables tables
