@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,11 @@ class Results:
             async with self.arrived:
                 self.by_command.setdefault(command_id, []).append(result)
                 self.arrived.notify_all()
+
+    async def wait_until(self, condition: Callable[[], bool], timeout: float) -> None:
+        """Until `condition` holds, re-checked as each result arrives."""
+        async with self.arrived:
+            await asyncio.wait_for(self.arrived.wait_for(condition), timeout)
 
     async def wait_for(self, command_id: str, count: int = 1,
                        timeout: float = 60.0) -> dict[str, object]:

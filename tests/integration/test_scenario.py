@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import aiohttp
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -76,7 +77,8 @@ async def test_a_random_shop_folds_to_what_the_workers_serve(
     outcomes = await wait_for_outcomes(results, order_ids)
 
     confirmed = [o for o in order_ids if outcomes[o] == "ConfirmOrder"]
-    totals = {o: await order_total(workers[0], o) for o in confirmed}
+    async with aiohttp.ClientSession() as http:
+        totals = {o: await order_total(http, workers[0], o) for o in confirmed}
     paid_ids, pay_commands = [], []
     for order_id in confirmed:
         right = rng.random() < 0.85
@@ -121,15 +123,13 @@ async def test_a_random_shop_folds_to_what_the_workers_serve(
 async def wait_for_outcomes(results: Results, order_ids: list[str],
                             timeout: float = 300) -> dict[str, str]:
     """Each order's saga outcome: the accepted ConfirmOrder or RejectOrder it ended with."""
-    async def outcomes() -> dict[str, str]:
-        while True:
-            ended = {r["aggregate_id"]: r["type"] for answers in list(results.by_command.values())
-                     for r in answers[:1] if r["status"] == "accepted"
-                     and r["type"] in ("ConfirmOrder", "RejectOrder")}
-            if all(o in ended for o in order_ids):
-                return ended
-            await asyncio.sleep(0.5)
-    return await asyncio.wait_for(outcomes(), timeout)
+    def ended() -> dict[str, str]:
+        return {r["aggregate_id"]: r["type"] for answers in results.by_command.values()
+                for r in answers[:1] if r["status"] == "accepted"
+                and r["type"] in ("ConfirmOrder", "RejectOrder")}
+
+    await results.wait_until(lambda: set(order_ids) <= set(ended()), timeout)
+    return ended()
 
 
 async def wait_for_quiet(results: Results, quiet: float = 3.0) -> None:
@@ -141,14 +141,10 @@ async def wait_for_quiet(results: Results, quiet: float = 3.0) -> None:
             return
 
 
-async def order_total(worker: Worker, order_id: str) -> Decimal:
-    import aiohttp
-
-    async with aiohttp.ClientSession() as http:
-        for _ in range(600):
-            async with http.get(f"{worker.url}/views/orders/{order_id}") as response:
-                body = await response.json()
-                if response.status == 200 and body["data"]["total"] is not None:
-                    return Decimal(body["data"]["total"])
-            await asyncio.sleep(0.1)
-    raise TimeoutError(order_id)
+async def order_total(http: aiohttp.ClientSession, worker: Worker, order_id: str) -> Decimal:
+    """The total of a confirmed order (version 2), read once the view reflects it."""
+    url = f"{worker.url}/views/orders/{order_id}?min_version=2&timeout=30"
+    async with http.get(url) as response:
+        body = await response.json()
+    assert response.status == 200 and not body["meta"]["stale"], body
+    return Decimal(body["data"]["total"])
