@@ -15,6 +15,7 @@ from streams.envelopes import Event, parse_event
 from tables.fold import fold, version_problems
 from tables.registry import VIEWS
 from tables.view import Data, View
+from web.queries import MAX_PAGE
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
@@ -63,12 +64,24 @@ async def partitions_of(bootstrap: str, topic: str) -> list[int]:
 
 async def served(http: aiohttp.ClientSession, url: str, view: str, key: str,
                  query: dict[str, str] | None = None) -> Any:
-    async with http.get(f"{url}/views/{view}/{quote(key, safe='')}",
-                        params=query or {"limit": "500"}) as response:
-        if response.status == 404:
-            return None
-        response.raise_for_status()
-        return (await response.json())["data"]
+    """What the worker serves for the key; a paged list is fetched page by page, whole."""
+    paged = VIEWS[view].paged
+    data: Any = None
+    while True:
+        offset = len(data[paged]) if data is not None and paged else 0
+        params = query or {"limit": str(MAX_PAGE), "offset": str(offset)}
+        async with http.get(f"{url}/views/{view}/{quote(key, safe='')}",
+                            params=params) as response:
+            if response.status == 404:
+                return None
+            response.raise_for_status()
+            answer = await response.json()
+        if data is None:
+            data = answer["data"]
+        else:
+            data[paged] += answer["data"][paged]
+        if not paged or len(data[paged]) >= answer["meta"]["total"]:
+            return data
 
 
 def by_window(view: View, rows: dict[str, Data]) -> dict[str, tuple[dict[str, str], Data]]:

@@ -7,6 +7,7 @@ its records and the forwarder's watermarks.
 """
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +61,7 @@ def behind(view: View, partition: int, wanted: Wanted, row: Any, key: str) -> di
 
 
 async def wait(view: View, key: str, wanted: Wanted, timeout: float,
-               read: Any) -> tuple[Any, dict[str, int]]:
+               read: Callable[[], Any]) -> tuple[Any, dict[str, int]]:
     """Wait, woken by the projection, until the row reflects what is wanted or time is up.
 
     `read()` returns the row; returns the last row read and what it still lacks."""
