@@ -14,6 +14,7 @@ import orjson
 from faust import EventT, StreamT, TopicT
 from pydantic import ValidationError
 
+from agents.batching import as_current, grouped, last_per_partition
 from agents.dead_letters import park
 from agents.progress import progress
 from agents.subscriptions import subscriptions
@@ -53,32 +54,35 @@ INPUT_TOPIC = {name: REPARTITIONED[name].get_topic_name() if name in REPARTITION
 
 FORWARDED: dict[int, int] = {}  # event-log partition -> last offset forwarded to repartitions
 WATERMARKED: dict[int, int] = {}
+Parsed = tuple[EventT, Event]
 
 
-@app.agent(topics.events, concurrency=1)
-async def project_events(stream: StreamT[bytes]) -> None:
-    async for event in stream.events():
-        message = event.message
-        parsed = await _read(event)
-        if parsed is not None:
-            for view in DIRECT:
-                await _fold(view, parsed, event)
-            await _forward(parsed, event)
+async def project_log(batch: list[tuple[EventT, Event | None]]) -> None:
+    """Fold a batch of the event log into the views keyed by aggregate and forward it to the
+    repartitioned ones; then tell readers how far each partition has got."""
+    readable = [(record, event) for record, event in batch if event is not None]
+    for view in DIRECT:
+        await fold(view, [(key, (record, event)) for record, event in readable
+                          if event.type in view.handles for key in view.keys(event)])
+    await _forward(readable)
+    for partition, record in last_per_partition(record for record, _ in batch).items():
         for view in DIRECT:
-            progress.folded(view.name, message.partition, message.offset, message.timestamp)
-        FORWARDED[message.partition] = message.offset
+            progress.folded(view.name, partition, record.message.offset,
+                            record.message.timestamp)
+        FORWARDED[partition] = record.message.offset
 
 
-async def _forward(parsed: Event, event: EventT) -> None:
-    source = f"{event.message.partition}:{event.message.offset}".encode()
-    for name, topic in REPARTITIONED.items():
-        view = VIEWS[name]
-        if parsed.type not in view.handles:
-            continue
-        # The record keeps the event's time: windowed tables window by record time.
-        for key in view.keys(parsed):
-            await topic.send(key=key.encode(), value=event.value, headers={SOURCE: source},
-                             timestamp=parsed.occurred_at.timestamp())
+async def _forward(readable: list[Parsed]) -> None:
+    for record, event in readable:
+        source = f"{record.message.partition}:{record.message.offset}".encode()
+        for name, topic in REPARTITIONED.items():
+            view = VIEWS[name]
+            if event.type not in view.handles:
+                continue
+            # The record keeps the event's time: windowed tables window by record time.
+            for key in view.keys(event):
+                await topic.send(key=key.encode(), value=record.value, headers={SOURCE: source},
+                                 timestamp=event.occurred_at.timestamp())
 
 
 @app.timer(WATERMARK_INTERVAL)
@@ -97,49 +101,71 @@ async def send_watermarks() -> None:
 
 def _repartitioned_agent(view: View, topic: TopicT) -> None:
     async def project_repartitioned(stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
-            message = event.message
-            if event.value.startswith(WATERMARK_PREFIX):
-                source_partition, offset = orjson.loads(event.value)[WATERMARK]
-                progress.passed(view.name, message.partition, message.offset)
-                progress.reached(view.name, message.partition, source_partition, offset)
-                continue
-            parsed = await _read(event)
-            if parsed is not None:
-                await _fold(view, parsed, event, only=event.key.decode())
-            progress.folded(view.name, message.partition, message.offset, message.timestamp)
-            source = dict(message.headers or ()).get(SOURCE)
-            if source:
-                source_partition, _, offset = source.decode().partition(":")
-                progress.reached(view.name, message.partition, int(source_partition), int(offset))
+        async for batch in stream.take_events(settings.batch_size, settings.batch_within):
+            data = [record for record in batch if not record.value.startswith(WATERMARK_PREFIX)]
+            parsed = [(record, await read(record)) for record in data]
+            await fold(view, [((record.key or b"").decode(errors="replace"), (record, event))
+                              for record, event in parsed
+                              if event is not None and event.type in view.handles])
+            for record in batch:
+                await _record_progress(view, record)
 
     app.agent(topic, name=f"project-{view.name}", concurrency=1)(project_repartitioned)
+
+
+async def _record_progress(view: View, record: EventT) -> None:
+    message = record.message
+    if record.value.startswith(WATERMARK_PREFIX):
+        try:
+            source_partition, offset = orjson.loads(record.value)[WATERMARK]
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            await park(record, f"unreadable watermark: {exc}")
+            return
+        progress.passed(view.name, message.partition, message.offset)
+        progress.reached(view.name, message.partition, int(source_partition), int(offset))
+        return
+    progress.folded(view.name, message.partition, message.offset, message.timestamp)
+    source = dict(message.headers or ()).get(SOURCE)
+    if source:
+        source_partition, _, offset = source.decode().partition(":")
+        progress.reached(view.name, message.partition, int(source_partition), int(offset))
 
 
 for _name, _topic in REPARTITIONED.items():
     _repartitioned_agent(VIEWS[_name], _topic)
 
 
-def project(view: View, event: Event, only: str | None = None) -> None:
-    if event.type not in view.handles:
-        return
+async def fold(view: View, keyed: list[tuple[str, Parsed]]) -> None:
+    """Fold each key's events in order and write each key (each window of a windowed view)
+    once: one store put and one changelog record per key per batch."""
+    groups = grouped(((key, view.window_start(event) if view.window else None), (record, event))
+                     for key, (record, event) in keyed)
+    for (key, _), items in groups.items():
+        await _fold_key(view, key, items)
+
+async def _fold_key(view: View, key: str, items: list[Parsed]) -> None:
     table = WINDOWED[view.name] if view.window else VIEW_TABLES[view.name]
-    for key in [only] if only is not None else view.keys(event):
-        stored = _current_window(table, key) if view.window else table.get(key.encode())
-        row = apply(view, orjson.loads(stored) if stored is not None else None, event, key)
-        if row is not None:
-            table[key if view.window else key.encode()] = orjson.dumps(row)
-            subscriptions.publish(view.name, key, row)
-
-
-async def _fold(view: View, parsed: Event, event: EventT, only: str | None = None) -> None:
-    """Project, parking rather than raising: one event a projector cannot fold (a bug, or a
-    log written by hand) must not stop the view for every other key."""
-    try:
-        project(view, parsed, only)
-    except Exception as exc:
-        log.exception("%s could not fold event %s", view.table_name, parsed.event_id)
-        await park(event, f"{view.table_name} could not fold it: {type(exc).__name__}: {exc}")
+    as_current(items[-1][0])
+    stored = _current_window(table, key) if view.window else table.get(key.encode())
+    row = orjson.loads(stored) if stored is not None else None
+    versions = []
+    for record, event in items:
+        try:
+            folded = apply(view, row, event, key)
+        except Exception as exc:
+            # One event a projector cannot fold (a bug, or a log written by hand) must not
+            # stop the view for every other key.
+            log.exception("%s could not fold event %s", view.table_name, event.event_id)
+            await park(record, f"{view.table_name} could not fold it: "
+                               f"{type(exc).__name__}: {exc}")
+            continue
+        if folded is not None:
+            row = folded
+            versions.append(folded)
+    if versions:
+        table[key if view.window else key.encode()] = orjson.dumps(row)
+        for version in versions:
+            subscriptions.publish(view.name, key, version)
 
 
 def _current_window(table: Any, key: str) -> bytes | None:
@@ -165,9 +191,10 @@ def read_windows(view_name: str, key: str, starts: list[float]) -> list[dict]:
     return rows
 
 
-async def _read(event: EventT) -> Event | None:
+async def read(record: EventT) -> Event | None:
+    """The event in a record, or None once an unreadable record is parked."""
     try:
-        return parse_event(event.value)
+        return parse_event(record.value)
     except ValidationError as exc:
-        await park(event, f"unreadable event: {exc}")
+        await park(record, f"unreadable event: {exc}")
         return None

@@ -17,12 +17,6 @@ SAGA_INPUT: TypeAdapter[Input] = TypeAdapter(Input)
 RESERVATIONS = bytes_table("reservation-saga")
 
 
-@app.agent(topics.events, concurrency=1)
-async def route_events_to_saga(stream: StreamT[bytes]) -> None:
-    async for event in stream.events():
-        await route(event)
-
-
 @app.agent(topics.command_results, concurrency=1)
 async def route_results_to_saga(stream: StreamT[bytes]) -> None:
     async for event in stream.events():
@@ -33,7 +27,12 @@ async def route(event: EventT) -> None:
     try:
         message = SAGA_INPUT.validate_json(event.value)
     except ValidationError:
-        return  # parked by the projector or the results view, which read these topics too
+        return  # parked by the results view, which reads this topic too
+    await route_parsed(event, message)
+
+
+async def route_parsed(event: EventT, message: Input) -> None:
+    """Re-key what the saga cares about by its order id, so one saga owns each order."""
     order_id = order_of(message)
     if order_id is not None:
         await topics.reservation_saga.send(key=order_id.encode(), value=event.value)

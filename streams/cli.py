@@ -5,6 +5,7 @@ declares agents, tables, pages or commands is imported here by name.
 """
 
 import agents.command_handler
+import agents.event_log
 import agents.projector
 import agents.results
 import agents.saga_agent
@@ -14,8 +15,8 @@ import web.push
 import web.views
 from streams.app import app
 
-REGISTERED = (agents.command_handler, agents.projector, agents.results, agents.saga_agent,
-              streams.subcommands, web.monitoring, web.push, web.views)
+REGISTERED = (agents.command_handler, agents.event_log, agents.projector, agents.results,
+              agents.saga_agent, streams.subcommands, web.monitoring, web.push, web.views)
 
 
 def main() -> None:

@@ -23,6 +23,8 @@ class Settings:
     standby_replicas: int
     command_wait: float
     read_wait: float
+    batch_size: int
+    batch_within: float
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -41,6 +43,8 @@ class Settings:
             standby_replicas=int(_env("STANDBY_REPLICAS", "0")),
             command_wait=float(_env("COMMAND_WAIT", "5")),
             read_wait=float(_env("READ_WAIT", "5")),
+            batch_size=int(_env("BATCH_SIZE", "1000")),
+            batch_within=float(_env("BATCH_WITHIN", "0.01")),
         )
 
     def topic(self, name: str) -> str:

@@ -1,6 +1,8 @@
-"""The projector agent, fed through Faust's test_context: parse, fold, store, park garbage."""
+"""The event-log agent, fed through Faust's test_context: parse, fold in batches, store,
+forward, route to the saga, park garbage."""
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -8,10 +10,14 @@ from uuid import UUID, uuid4
 import orjson
 import pytest
 
-from agents.projector import REPARTITIONED, VIEW_TABLES, project_events
+from agents import event_log
+from agents.event_log import read_event_log
+from agents.progress import progress
+from agents.projector import REPARTITIONED, VIEW_TABLES
 from streams import commands as c
 from streams import events as e
 from streams import topics
+from streams.app import settings
 from streams.envelopes import Event, encode
 
 
@@ -24,14 +30,18 @@ def order_placed(order_id: str, version: int = 1) -> bytes:
     ))
 
 
-async def test_the_projector_folds_events_into_the_orders_table_and_parks_garbage(
+async def test_the_event_log_agent_folds_a_batch_per_key_and_parks_garbage(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     repartitioned: list[tuple[bytes, bytes]] = []
+    routed: list[bytes] = []
     parked: list[bytes] = []
 
     async def capture(key: bytes, value: bytes, **_: Any) -> None:
         repartitioned.append((key, value))
+
+    async def route(key: bytes, value: bytes, **_: Any) -> None:
+        routed.append(key)
 
     async def park(key: bytes, value: bytes, **_: Any) -> asyncio.Future[None]:
         parked.append(value)
@@ -40,14 +50,44 @@ async def test_the_projector_folds_events_into_the_orders_table_and_parks_garbag
         return done
 
     monkeypatch.setattr(REPARTITIONED["customer-orders"], "send", capture)
+    monkeypatch.setattr(topics.reservation_saga, "send", route)
     monkeypatch.setattr(topics.dead_letters, "send", park)
-    async with project_events.test_context() as agent:
+    async with read_event_log.test_context() as agent:
         await agent.put(b"\xff not an event", key=b"x")
         await agent.put(order_placed("order-1"), key=b"order-1")
         await agent.put(order_placed("order-1"), key=b"order-1")
+        await agent.put(order_placed("order-1", version=2), key=b"order-1")
+        assert await progress.wait_until("orders", 0, lambda: progress.applied.get(
+            ("orders", 0), -1) >= 3, timeout=10)
         row = orjson.loads(VIEW_TABLES["orders"][b"order-1"])
-    assert row["data"]["status"] == "placed"
-    assert row["versions"] == {"order-1": 1}
-    assert [key for key, _ in repartitioned] == [b"cust-1", b"cust-1"]
+    assert row["versions"] == {"order-1": 2}
+    assert [key for key, _ in repartitioned] == [b"cust-1"] * 3
+    assert routed == [b"order-1"] * 3
     [letter] = [orjson.loads(value) for value in parked]
     assert letter["source_offset"] == 0 and "unreadable" in letter["error"]
+
+
+async def test_a_batch_writes_each_key_once_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    writes: list[tuple[int | None, bytes]] = []
+    table = VIEW_TABLES["orders"]
+    send_changelog = table.send_changelog
+
+    def count(partition: int | None, key: bytes, value: bytes, **kwargs: Any) -> Any:
+        writes.append((partition, key))
+        return send_changelog(partition, key, value, **kwargs)
+
+    async def ignore(*_: Any, **__: Any) -> None:
+        return None
+
+    monkeypatch.setattr(table, "send_changelog", count)
+    monkeypatch.setattr(REPARTITIONED["customer-orders"], "send", ignore)
+    monkeypatch.setattr(topics.reservation_saga, "send", ignore)
+    monkeypatch.setattr(event_log, "settings", replace(settings, batch_within=1.0))
+    async with read_event_log.test_context() as agent:
+        for version in (1, 2, 3):
+            await agent.put(order_placed("order-2", version), key=b"order-2", partition=1)
+        await agent.put(order_placed("order-3"), key=b"order-3", partition=1)
+        assert await progress.wait_until("orders", 1, lambda: progress.applied.get(
+            ("orders", 1), -1) >= 3, timeout=10)
+    assert sorted(writes) == [(1, b"order-2"), (1, b"order-3")]
+    assert orjson.loads(table[b"order-2"])["versions"] == {"order-2": 3}

@@ -11,7 +11,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
-from tests.integration.cluster import Results, Worker, get_json
+from streams.verify import read_log
+from tests.integration.cluster import Kafka, Results, Worker, get_json
 
 pytestmark = pytest.mark.integration
 
@@ -141,8 +142,8 @@ async def test_unknown_views_and_keys_are_json_404s(
 
 
 async def test_a_repeated_command_id_is_applied_once_and_gets_the_first_result_back(
-    workers: list[Worker], producer: AIOKafkaProducer, prefix: str, results: Results,
-    http: aiohttp.ClientSession,
+    kafka: Kafka, workers: list[Worker], producer: AIOKafkaProducer, prefix: str,
+    results: Results,
 ) -> None:
     order_id = f"order-{uuid4().hex[:8]}"
     command = place_order(order_id)
@@ -152,8 +153,10 @@ async def test_a_repeated_command_id_is_applied_once_and_gets_the_first_result_b
     first = await results.wait_for(command["command_id"], count=3)
     assert results.by_command[command["command_id"]] == [first] * 3
     assert first["status"] == "accepted" and first["version"] == 1
-    body = await wait_for_row(http, workers[0], "orders", order_id)
-    assert body["meta"]["versions"] == {order_id: 1}
+    log, _ = await read_log(kafka.bootstrap, f"{prefix}.events")
+    placed = [event for event in log if event.aggregate_id == order_id
+              and event.type == "OrderPlaced"]
+    assert [event.version for event in placed] == [1]
 
 
 async def test_customer_orders_are_paged_newest_first_and_bad_queries_are_400s(

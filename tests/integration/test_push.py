@@ -94,8 +94,10 @@ async def test_clients_that_leave_are_forgotten(
     workers: list[Worker], http: aiohttp.ClientSession,
 ) -> None:
     sku = f"sku-{uuid4().hex[:8]}"
-    await post(http, workers[0], "RegisterProduct", sku, {"name": "Drum", "price": "5.00"})
-    owner = (await get_json(http, f"{workers[0].url}/views/products/{sku}"))[1]["meta"]["served_by"]
+    token = (await post(http, workers[0], "RegisterProduct", sku,
+                        {"name": "Drum", "price": "5.00"}))["token"]
+    _, row = await get_json(http, f"{workers[0].url}/views/products/{sku}?token={token}")
+    owner = row["meta"]["served_by"]
     streams = [await http.get(f"{owner}/views/products/{sku}/events") for _ in range(30)]
     for stream in streams:
         await next_event(stream)

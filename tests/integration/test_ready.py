@@ -43,6 +43,9 @@ async def test_ready_is_503_while_recovering_and_200_after(
                     "aggregate_id": f"sku-{n}", "payload": {"name": "Box", "price": "1.00"}}
             async with http.post(f"{worker.url}/commands", json=body) as response:
                 assert response.status == 200
+                token = (await response.json())["token"]
+            async with http.get(f"{worker.url}/views/products/sku-{n}?token={token}") as response:
+                assert response.status == 200, await response.text()
         worker.stop()
         shutil.rmtree(worker.data_dir)
         worker.start()
