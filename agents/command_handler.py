@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from agents import write_model
 from agents.aggregates import BY_COMMAND, handle
-from agents.dead_letters import park
+from agents.dead_letters import handle_or_park, park
 from agents.rejection import Rejected
 from streams import topics
 from streams.app import app, settings
@@ -21,11 +21,7 @@ log = logging.getLogger(__name__)
 @app.agent(topics.commands, concurrency=1)
 async def handle_commands(stream: StreamT[bytes]) -> None:
     async for event in stream.events():
-        try:
-            await handle_one(event)
-        except Exception as exc:  # a bug must park the command, not stop the agent
-            log.exception("command handling failed")
-            await park(event, f"handling failed: {type(exc).__name__}: {exc}")
+        await handle_or_park("command handling", event, handle_one)
 
 
 async def handle_one(event: EventT) -> None:

@@ -7,13 +7,18 @@ redelivery) gives the same dead letter.
 
 import base64
 import logging
+import sys
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
+from typing import Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from faust.types import EventT
-from pydantic import Field
+from pydantic import Field, ValidationError
 
+from agents.retry import BACKOFF, GaveUp, retrying
 from streams import topics
 from streams.envelopes import Envelope, encode, utc_now
 
@@ -37,6 +42,37 @@ class DeadLetter(Envelope):
         return key, base64.b64decode(self.value)
 
 
+class Resolution(Envelope):
+    """Appended to the dead-letter topic when a dead letter has been dealt with."""
+
+    resolved: UUID
+    how: Literal["replayed", "discarded"]
+    resolved_at: datetime
+
+
+class Ledger:
+    """Which dead letters wait: parked, and neither replayed nor discarded since."""
+
+    def __init__(self) -> None:
+        self.letters: dict[UUID, DeadLetter] = {}
+        self.resolved: set[UUID] = set()
+
+    def observe(self, value: bytes) -> None:
+        try:
+            letter = DeadLetter.model_validate_json(value)
+        except ValidationError:
+            try:
+                self.resolved.add(Resolution.model_validate_json(value).resolved)
+            except ValidationError:
+                log.warning("ignoring a record on the dead-letter topic that is neither a dead "
+                            "letter nor a resolution: %r", value[:200])
+            return
+        self.letters.setdefault(letter.dead_letter_id, letter)
+
+    def waiting(self) -> list[DeadLetter]:
+        return [letter for key, letter in self.letters.items() if key not in self.resolved]
+
+
 def dead_letter(topic: str, partition: int, offset: int, key: bytes | None, value: bytes,
                 error: str, attempts: int = 1) -> DeadLetter:
     return DeadLetter(
@@ -49,11 +85,30 @@ def dead_letter(topic: str, partition: int, offset: int, key: bytes | None, valu
 
 
 async def park(event: EventT, error: str, attempts: int = 1) -> None:
+    """Park the record, or keep trying while the broker cannot take it: a record that is
+    neither handled nor parked must not be acknowledged."""
     message = event.message
     letter = dead_letter(message.topic, message.partition, message.offset, message.key,
                          message.value, error, attempts)
     log.error("dead letter %s from %s[%s]@%s: %s", letter.dead_letter_id, message.topic,
               message.partition, message.offset, error)
-    sent = await topics.dead_letters.send(key=message.key, value=encode(letter))
-    await sent
+    value = encode(letter)
+
+    async def send() -> None:
+        await (await topics.dead_letters.send(key=message.key, value=value))
+
+    await retrying("park", send, replace(BACKOFF, attempts=sys.maxsize))
     parked[message.topic] += 1
+
+
+async def handle_or_park(what: str, record: EventT,
+                         handler: Callable[[EventT], Awaitable[None]]) -> None:
+    """Handle a record, retrying transient failures; park it when they persist or when
+    handling fails otherwise (a bug must park the record, not stop the agent)."""
+    try:
+        await retrying(what, lambda: handler(record))
+    except GaveUp as exc:
+        await park(record, f"{what} kept failing: {exc}", exc.attempts)
+    except Exception as exc:
+        log.exception("%s failed", what)
+        await park(record, f"{what} failed: {type(exc).__name__}: {exc}")

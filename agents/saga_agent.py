@@ -1,18 +1,17 @@
 """The saga's wiring: route its inputs by order id, then react and send its commands."""
 
-import logging
 from datetime import UTC, datetime
+from functools import partial
 
 from faust import EventT, StreamT
 from pydantic import TypeAdapter, ValidationError
 
-from agents.dead_letters import park
+from agents.dead_letters import handle_or_park, park
 from agents.saga import Input, Reservation, order_of, react
 from streams import topics
 from streams.app import app, bytes_table
 from streams.envelopes import encode
 
-log = logging.getLogger(__name__)
 SAGA_INPUT: TypeAdapter[Input] = TypeAdapter(Input)
 RESERVATIONS = bytes_table("reservation-saga")
 
@@ -46,14 +45,10 @@ async def run_saga(stream: StreamT[bytes]) -> None:
         except ValidationError as exc:
             await park(event, f"unreadable saga input: {exc}")
             continue
-        try:
-            await step(event, message)
-        except Exception as exc:  # a bug must park the input, not stop the saga
-            log.exception("saga step failed")
-            await park(event, f"saga step failed: {type(exc).__name__}: {exc}")
+        await handle_or_park("saga step", event, partial(step, message))
 
 
-async def step(event: EventT, message: Input) -> None:
+async def step(message: Input, event: EventT) -> None:
     key = event.key
     raw = RESERVATIONS.get(key)
     state = Reservation.model_validate_json(raw) if raw is not None else None

@@ -5,6 +5,7 @@ declares agents, tables, pages or commands is imported here by name.
 """
 
 import agents.command_handler
+import agents.dead_letter_watch
 import agents.event_log
 import agents.projector
 import agents.results
@@ -15,8 +16,9 @@ import web.push
 import web.views
 from streams.app import app
 
-REGISTERED = (agents.command_handler, agents.event_log, agents.projector, agents.results,
-              agents.saga_agent, streams.subcommands, web.monitoring, web.push, web.views)
+REGISTERED = (agents.command_handler, agents.dead_letter_watch, agents.event_log,
+              agents.projector, agents.results, agents.saga_agent, streams.subcommands,
+              web.monitoring, web.push, web.views)
 
 
 def main() -> None:

@@ -1,26 +1,27 @@
-"""`dlq list` and `dlq replay`: look at the dead-letter topic, and re-submit what was parked."""
+"""`dlq list`, `dlq replay` and `dlq discard`: look at the dead-letter topic, re-submit what
+was parked, or give it up; either way the letter stops waiting."""
+
+from typing import Literal
 
 from aiokafka import AIOKafkaProducer
-from pydantic import ValidationError
 
-from agents.dead_letters import DeadLetter
+from agents.dead_letters import DeadLetter, Ledger, Resolution
+from streams.envelopes import encode, utc_now
 from streams.verify import read_topic
 
 
-async def parked(bootstrap: str, topic: str) -> list[DeadLetter]:
+async def ledger(bootstrap: str, topic: str) -> Ledger:
     """Every dead letter once (a record parked twice, after a redelivery, has one id)."""
-    letters: dict[str, DeadLetter] = {}
+    found = Ledger()
     for record in await read_topic(bootstrap, topic):
-        try:
-            letter = DeadLetter.model_validate_json(record.value)
-        except ValidationError:
-            continue
-        letters.setdefault(str(letter.dead_letter_id), letter)
-    return list(letters.values())
+        found.observe(record.value)
+    return found
 
 
-async def replay(bootstrap: str, letters: list[DeadLetter]) -> None:
-    """Produce each parked record again, as it came, to the topic it came from.
+async def resolve(bootstrap: str, topic: str, letters: list[DeadLetter],
+                  how: Literal["replayed", "discarded"]) -> None:
+    """Replay each parked record as it came, to the topic it came from (or not, when
+    discarding), then mark it resolved.
 
     Replaying twice changes nothing: commands are deduplicated by command id, events by
     aggregate version, results by command id."""
@@ -28,7 +29,11 @@ async def replay(bootstrap: str, letters: list[DeadLetter]) -> None:
     await producer.start()
     try:
         for letter in letters:
-            key, value = letter.original()
-            await producer.send_and_wait(letter.source_topic, value, key=key)
+            if how == "replayed":
+                key, value = letter.original()
+                await producer.send_and_wait(letter.source_topic, value, key=key)
+            marker = Resolution(resolved=letter.dead_letter_id, how=how, resolved_at=utc_now())
+            await producer.send_and_wait(topic, encode(marker),
+                                         key=str(letter.dead_letter_id).encode())
     finally:
         await producer.stop()

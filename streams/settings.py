@@ -25,6 +25,10 @@ class Settings:
     read_wait: float
     batch_size: int
     batch_within: float
+    retry_attempts: int
+    retry_base: float
+    retry_cap: float
+    send_timeout: float
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -45,7 +49,16 @@ class Settings:
             read_wait=float(_env("READ_WAIT", "5")),
             batch_size=int(_env("BATCH_SIZE", "1000")),
             batch_within=float(_env("BATCH_WITHIN", "0.01")),
+            retry_attempts=int(_env("RETRY_ATTEMPTS", "6")),
+            retry_base=float(_env("RETRY_BASE", "0.2")),
+            retry_cap=float(_env("RETRY_CAP", "5")),
+            send_timeout=float(_env("SEND_TIMEOUT", "15")),
         )
+
+    @property
+    def bootstrap(self) -> str:
+        """The broker list for a plain Kafka client: Faust's URLs without their scheme."""
+        return ",".join(url.strip().removeprefix("kafka://") for url in self.broker.split(";"))
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}.{name}"

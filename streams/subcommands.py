@@ -18,8 +18,7 @@ from streams.app import app, settings
 )
 async def verify(self: AppCommand, urls: tuple[str, ...]) -> None:
     """Fold the event log with the views' projectors and compare every key with the workers."""
-    bootstrap = settings.broker.removeprefix("kafka://")
-    events, unreadable = await log_check.read_log(bootstrap, settings.topic("events"))
+    events, unreadable = await log_check.read_log(settings.bootstrap, settings.topic("events"))
     unfoldable: list[str] = []
     found = await log_check.differences(events, urls, unfoldable)
     for line in found:
@@ -38,19 +37,30 @@ async def schema(self: AppCommand, out: str) -> None:
 
 
 @app.command(
-    argument("action", type=click.Choice(["list", "replay"])),
-    option("--id", "ids", multiple=True, help="a dead letter to replay (repeat); default: all"),
+    argument("action", type=click.Choice(["list", "replay", "discard"])),
+    option("--id", "ids", multiple=True,
+           help="a dead letter to replay or discard (repeat); default: every waiting one"),
+    option("--all", "everything", is_flag=True, help="list resolved dead letters too"),
 )
-async def dlq(self: AppCommand, action: str, ids: tuple[str, ...]) -> None:
-    """List the dead letters, or replay them to the topics they came from."""
-    bootstrap = settings.broker.removeprefix("kafka://")
-    letters = await dead_letter_tools.parked(bootstrap, settings.topic("dead-letters"))
+async def dlq(self: AppCommand, action: str, ids: tuple[str, ...], everything: bool) -> None:
+    """List the dead letters that wait, replay them to the topics they came from, or discard
+    them; replayed and discarded letters no longer make /health degraded."""
+    topic = settings.topic("dead-letters")
+    found = await dead_letter_tools.ledger(settings.bootstrap, topic)
+    waiting = found.waiting()
     if action == "list":
-        for letter in letters:
-            self.say(f"{letter.dead_letter_id}  {letter.source_topic}[{letter.source_partition}]"
-                     f"@{letter.source_offset}  attempts={letter.attempts}  {letter.error[:160]}")
-        self.say(f"{len(letters)} dead letters")
+        for letter in found.letters.values() if everything else waiting:
+            state = "resolved" if letter.dead_letter_id in found.resolved else "waiting"
+            self.say(f"{letter.dead_letter_id}  {state}  {letter.source_topic}"
+                     f"[{letter.source_partition}]@{letter.source_offset}  "
+                     f"attempts={letter.attempts}  {letter.error[:160]}")
+        self.say(f"{len(waiting)} dead letters waiting, {len(found.letters)} in all")
         return
-    chosen = [letter for letter in letters if not ids or str(letter.dead_letter_id) in ids]
-    await dead_letter_tools.replay(bootstrap, chosen)
-    self.say(f"replayed {len(chosen)} dead letters")
+    chosen = [letter for letter in found.letters.values() if str(letter.dead_letter_id) in ids]
+    unknown = set(ids) - {str(letter.dead_letter_id) for letter in chosen}
+    if unknown:
+        raise click.UsageError(f"no such dead letter: {', '.join(sorted(unknown))}")
+    chosen = chosen if ids else waiting
+    how = "replayed" if action == "replay" else "discarded"
+    await dead_letter_tools.resolve(settings.bootstrap, topic, chosen, how)
+    self.say(f"{how} {len(chosen)} dead letters")

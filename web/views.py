@@ -7,6 +7,7 @@ from faust.web import Request, Response, View
 from pydantic import ValidationError
 
 from agents import dead_letters
+from agents.dead_letter_watch import LEDGER
 from agents.projector import VIEW_TABLES, read_row, read_windows
 from agents.results import RESULTS, wait_for_result
 from streams import topics
@@ -173,9 +174,11 @@ def _meta(view: str, key: str, missing: dict[str, int]) -> dict[str, Any]:
 @app.page("/health")
 class Health(View):
     async def get(self, request: Request) -> Response:
-        """Alive; `degraded` once this worker has parked dead letters that await a look."""
-        parked = sum(dead_letters.parked.values())
-        return self.json({"status": "degraded" if parked else "ok", "dead_letters": parked})
+        """Alive; `degraded` while dead letters, parked by any worker, wait to be replayed or
+        discarded."""
+        waiting = len(LEDGER.waiting())
+        return self.json({"status": "degraded" if waiting else "ok", "dead_letters": waiting,
+                          "parked_here": sum(dead_letters.parked.values())})
 
 
 @app.page("/ready")

@@ -3,3 +3,4 @@
 import os
 
 os.environ["SHOPSTREAM_STORE"] = "memory://"
+os.environ["SHOPSTREAM_RETRY_BASE"] = "0.001"

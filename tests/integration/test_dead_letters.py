@@ -4,6 +4,8 @@ import asyncio
 import base64
 import os
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 from uuid import uuid4
 
@@ -12,7 +14,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from tests.integration.cluster import ROOT, Kafka, Worker
+from tests.integration.cluster import ROOT, Kafka, Worker, get_json
 
 pytestmark = pytest.mark.integration
 
@@ -32,6 +34,8 @@ async def dead_letters_for(kafka: Kafka, prefix: str, origins: set[tuple[str, in
         async def collect() -> None:
             async for record in consumer:
                 letter = orjson.loads(record.value)
+                if "resolved" in letter:
+                    continue  # a replayed or discarded letter's marker
                 origin = (letter["source_topic"], letter["source_partition"],
                           letter["source_offset"])
                 if origin in origins:
@@ -71,18 +75,39 @@ async def test_poison_on_every_topic_is_parked_once_with_its_origin(
             "payload": {"customer_id": "c", "lines": [{"sku": "s", "quantity": 1}]}}
     async with http.post(f"{workers[0].url}/commands", json=body) as response:
         assert response.status == 200
-    health = [await (await http.get(f"{worker.url}/health")).json() for worker in workers]
+    health = await health_when(http, workers, lambda h: h["dead_letters"] >= len(origins))
     assert {h["status"] for h in health} == {"degraded"}
-    assert sum(h["dead_letters"] for h in health) >= len(origins)
 
-    listing = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "streams", "dlq", "list", cwd=ROOT,
+    output = await dlq(kafka, prefix, "list")
+    assert sum(line.split()[0] in ids for line in output.splitlines() if line) == len(ids)
+    output = await dlq(kafka, prefix, "discard")
+    assert f"discarded {len(ids)} dead letters" in output  # garbage cannot be fixed
+    health = await health_when(http, workers, lambda h: h["dead_letters"] == 0)
+    assert {h["status"] for h in health} == {"ok"}
+    assert "0 dead letters waiting" in await dlq(kafka, prefix, "list")
+
+
+async def dlq(kafka: Kafka, prefix: str, *arguments: str) -> str:
+    run = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streams", "dlq", *arguments, cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "SHOPSTREAM_BROKER": f"kafka://{kafka.bootstrap}",
              "SHOPSTREAM_TOPIC_PREFIX": prefix})
-    output = (await asyncio.wait_for(listing.communicate(), 120))[0].decode()
-    assert listing.returncode == 0, output
-    assert sum(line.split()[0] in ids for line in output.splitlines() if line) == len(ids)
+    output = (await asyncio.wait_for(run.communicate(), 120))[0].decode()
+    assert run.returncode == 0, output
+    return output
+
+
+async def health_when(http: aiohttp.ClientSession, workers: list[Worker],
+                      condition: Callable[[dict[str, Any]], bool],
+                      timeout: float = 60) -> list[dict[str, Any]]:
+    """Every worker's /health, once it meets `condition` on all of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        health = [(await get_json(http, f"{worker.url}/health"))[1] for worker in workers]
+        if all(condition(h) for h in health) or time.monotonic() > deadline:
+            return health
+        await asyncio.sleep(0.2)
 
 
 async def test_a_parked_event_replayed_once_its_cause_is_fixed_applies_once(
@@ -107,13 +132,8 @@ async def test_a_parked_event_replayed_once_its_cause_is_fixed_applies_once(
         {"sku": "s", "quantity": 1}]}), key=order_id.encode())  # the cause, fixed
 
     for _ in range(2):  # replaying twice changes nothing
-        replay = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "streams", "dlq", "replay", "--id", letter["dead_letter_id"],
-            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, "SHOPSTREAM_BROKER": f"kafka://{kafka.bootstrap}",
-                 "SHOPSTREAM_TOPIC_PREFIX": prefix})
-        output = (await asyncio.wait_for(replay.communicate(), 120))[0].decode()
-        assert replay.returncode == 0 and "replayed 1 dead letters" in output, output
+        output = await dlq(kafka, prefix, "replay", "--id", letter["dead_letter_id"])
+        assert "replayed 1 dead letters" in output, output
         async with http.get(f"{workers[1].url}/views/orders/{order_id}?min_version=2") as r:
             body = await r.json()
         assert (body["data"]["status"], body["meta"]["versions"]) == ("cancelled", {order_id: 2})
