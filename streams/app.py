@@ -3,19 +3,10 @@
 import faust
 from faust import TopicT
 
+import streams.store  # noqa: F401  (registers the rocksdb-shared:// store)
 from streams.settings import Settings
 
 settings = Settings.from_env()
-
-# RocksDB's per-database defaults (2 GB block cache, 3 x 64 MB write buffers) are
-# sized for one big database; we open one per table partition on a small machine.
-ROCKSDB_OPTIONS = {
-    "block_cache_size": 16 * 1024 * 1024,
-    "write_buffer_size": 8 * 1024 * 1024,
-    "max_write_buffer_number": 2,
-    "max_open_files": 256,
-}
-
 
 
 class App(faust.App):
@@ -56,7 +47,6 @@ app = App(
     producer_linger_ms=2,
     producer_max_batch_size=256 * 1024,
     broker_max_poll_records=2000,
-    rocksdb_options=ROCKSDB_OPTIONS,
     autodiscover=False,
     loghandlers=[],
 )

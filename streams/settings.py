@@ -29,6 +29,7 @@ class Settings:
     retry_base: float
     retry_cap: float
     send_timeout: float
+    rocksdb_memory: int
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -36,7 +37,7 @@ class Settings:
         web_port = int(_env("WEB_PORT", "6066"))
         return cls(
             broker=_env("BROKER", "kafka://127.0.0.1:9092"),
-            store=_env("STORE", "rocksdb://"),
+            store=_env("STORE", "rocksdb-shared://"),
             topic_prefix=_env("TOPIC_PREFIX", "shopstream"),
             partitions=int(_env("PARTITIONS", "4")),
             replication=int(_env("REPLICATION", "1")),
@@ -53,6 +54,7 @@ class Settings:
             retry_base=float(_env("RETRY_BASE", "0.2")),
             retry_cap=float(_env("RETRY_CAP", "5")),
             send_timeout=float(_env("SEND_TIMEOUT", "15")),
+            rocksdb_memory=int(_env("ROCKSDB_MEMORY_MB", "128")) * 1024 * 1024,
         )
 
     @property
