@@ -1,15 +1,27 @@
-"""The command handler agent: parse, dedupe, load state, decide, append events, store, reply."""
+"""The command handler agent: parse, dedupe, load state, decide, append events, store, reply.
 
+Commands are handled a batch at a time, in order: each decision sees the state left by the
+commands before it, in the batch too; every event of the batch is sent at once, and only
+when the broker has acknowledged them all do states, first results and replies follow. A
+crash or a retry before that point repeats the batch, which re-emits identical events.
+"""
+
+import asyncio
 import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
 from faust import EventT, StreamT
 from pydantic import ValidationError
 
 from agents import write_model
-from agents.aggregates import BY_COMMAND, handle
-from agents.dead_letters import handle_or_park, park
+from agents.aggregates import BY_COMMAND, Aggregate, handle
+from agents.batching import as_current
+from agents.dead_letters import park
 from agents.rejection import Rejected
+from agents.retry import GaveUp, retrying
 from streams import topics
 from streams.app import app, settings
 from streams.envelopes import Command, Position, encode, parse_command, result_of
@@ -18,53 +30,122 @@ from streams.partitioning import owning_partition
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Decision:
+    record: EventT
+    command: Command
+    version: int = 0
+    sent: list[Any] = field(default_factory=list)  # the events' delivery futures
+    reason: str | None = None  # why it was rejected
+    first: "Decision | None" = None  # the same command id, decided before in this batch
+    result: bytes | None = None  # known once decided before this batch, or once acknowledged
+
+
+@dataclass
+class Batch:
+    decisions: list[Decision] = field(default_factory=list)
+    by_command: dict[str, Decision] = field(default_factory=dict)
+    states: dict[tuple[Aggregate, str], tuple[Any, EventT]] = field(default_factory=dict)
+
+
 @app.agent(topics.commands, concurrency=1)
 async def handle_commands(stream: StreamT[bytes]) -> None:
-    async for event in stream.events():
-        await handle_or_park("command handling", event, handle_one)
+    async for records in stream.take_events(settings.batch_size, settings.batch_within):
+        try:
+            await retrying("command batch", partial(handle_batch, records))
+        except GaveUp as exc:
+            for record in records:
+                await park(record, f"command batch kept failing: {exc}", exc.attempts)
+        except Exception as exc:
+            log.exception("command batch failed")
+            for record in records:
+                await park(record, f"command batch failed: {type(exc).__name__}: {exc}")
 
 
-async def handle_one(event: EventT) -> None:
+async def handle_batch(records: list[EventT]) -> None:
+    batch = Batch()
+    for record in records:
+        try:
+            await decide(record, batch)
+        except Exception as exc:  # a bug must park the command, not stop the agent
+            log.exception("command handling failed")
+            await park(record, f"handling failed: {type(exc).__name__}: {exc}")
+    # Events are acknowledged by the broker before any state moves on, so a crash in
+    # between repeats the batch (with identical event ids) and never loses a command.
+    await asyncio.gather(*(future for decision in batch.decisions for future in decision.sent))
+    # States and first results are written with no pause in between, then the replies sent.
+    for (aggregate, aggregate_id), (state, record) in batch.states.items():
+        as_current(record)
+        write_model.store(aggregate, aggregate_id, state)
+    replies = [(decision.command, conclude(decision)) for decision in batch.decisions]
+    for command, result in replies:
+        await send_result(command, result)
+
+
+async def decide(record: EventT, batch: Batch) -> None:
     try:
-        command = parse_command(event.value)
+        command = parse_command(record.value)
     except ValidationError as exc:
-        await park(event, f"unreadable command: {exc}")
+        await park(record, f"unreadable command: {exc}")
         return
-    if event.message.partition != owning_partition(command.aggregate_id, settings.partitions):
-        await reroute(command, event)
+    if record.message.partition != owning_partition(command.aggregate_id, settings.partitions):
+        await reroute(command, record)
         return
-    previous = write_model.first_result(command.command_id)
-    if previous is not None:
-        await send_result(command, previous)
+    decision = Decision(record, command)
+    batch.decisions.append(decision)
+    as_current(record)
+    first = batch.by_command.get(str(command.command_id))
+    if first is not None:
+        decision.first = first
+        return
+    batch.by_command[str(command.command_id)] = decision
+    decision.result = write_model.first_result(command.command_id)
+    if decision.result is not None:
         return
     aggregate = BY_COMMAND[command.type]
-    state = write_model.load(aggregate, command.aggregate_id)
-    at = datetime.fromtimestamp(event.message.timestamp, UTC)
+    key = (aggregate, command.aggregate_id)
+    state = (batch.states[key][0] if key in batch.states
+             else write_model.load(aggregate, command.aggregate_id))
+    at = datetime.fromtimestamp(record.message.timestamp, UTC)
     try:
-        state, events = handle(aggregate, state, command, at)
+        new_state, events = handle(aggregate, state, command, at)
     except Rejected as rejection:
-        version = state.version if state is not None else 0
-        result = result_of(command, "rejected", version, reason=rejection.reason)
-        await send_result(command, write_model.remember(result))
+        decision.version = state.version if state is not None else 0
+        decision.reason = rejection.reason
         return
-    # Events are acknowledged by the broker before the state moves on, so a crash
-    # in between repeats the command (with identical event ids) and never loses it.
-    sent = [await topics.events.send(key=command.aggregate_id.encode(), value=encode(e))
-            for e in events]
-    positions = [Position(partition=m.partition, offset=m.offset) for m in [await f for f in sent]]
-    write_model.store(aggregate, command.aggregate_id, state)
-    result = result_of(command, "accepted", state.version, positions=positions)
-    await send_result(command, write_model.remember(result))
+    decision.sent = [await topics.events.send(key=command.aggregate_id.encode(), value=encode(e))
+                     for e in events]
+    decision.version = new_state.version
+    batch.states[key] = (new_state, record)
 
 
-async def reroute(command: Command, event: EventT) -> None:
+def conclude(decision: Decision) -> bytes:
+    """The command's result: the first one if the command id was seen before, else its own,
+    remembered as the first."""
+    if decision.first is not None:
+        return conclude(decision.first)
+    if decision.result is None:
+        as_current(decision.record)
+        if decision.reason is not None:
+            result = result_of(decision.command, "rejected", decision.version,
+                               reason=decision.reason)
+        else:
+            positions = [Position(partition=m.partition, offset=m.offset)
+                         for m in (future.result() for future in decision.sent)]
+            result = result_of(decision.command, "accepted", decision.version,
+                               positions=positions)
+        decision.result = write_model.remember(result)
+    return decision.result
+
+
+async def reroute(command: Command, record: EventT) -> None:
     """A producer that is not murmur2-partitioned put this command on a partition that does
     not own its aggregate; move it to the owner, where its state lives."""
     log.warning("command %s for %s arrived on partition %s, moving it to its owner",
-                command.command_id, command.aggregate_id, event.message.partition)
+                command.command_id, command.aggregate_id, record.message.partition)
     await topics.commands.send(
         key=command.aggregate_id.encode(),
-        value=event.value,
+        value=record.value,
         partition=owning_partition(command.aggregate_id, settings.partitions),
     )
 

@@ -1,0 +1,63 @@
+"""The command handler, fed a batch through Faust's test_context: each command sees the state
+the commands before it left, a repeat gets the first result, events go out before replies."""
+
+import asyncio
+from dataclasses import replace
+from types import SimpleNamespace
+from typing import Any
+from uuid import uuid4
+
+import orjson
+import pytest
+
+from agents import command_handler
+from agents.command_handler import handle_commands
+from streams import topics
+from streams.app import settings
+from streams.partitioning import owning_partition
+
+
+def command(kind: str, sku: str, payload: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {"command_id": str(uuid4()), "type": kind, "aggregate_id": sku,
+            "payload": payload, **fields}
+
+
+async def test_a_batch_of_commands_is_decided_in_order_and_repeats_get_the_first_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    events: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    arrived = asyncio.Event()
+
+    async def append(key: bytes, value: bytes, **_: Any) -> asyncio.Future[Any]:
+        events.append(orjson.loads(value))
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        done.set_result(SimpleNamespace(partition=0, offset=len(events) - 1))
+        return done
+
+    async def reply(key: bytes, value: bytes, **_: Any) -> None:
+        results.append(orjson.loads(value))
+        if len(results) == 4:
+            arrived.set()
+
+    monkeypatch.setattr(topics.events, "send", append)
+    monkeypatch.setattr(topics.command_results, "send", reply)
+    monkeypatch.setattr(command_handler, "settings", replace(settings, batch_within=1.0))
+    sku = f"sku-{uuid4().hex[:8]}"
+    register = command("RegisterProduct", sku, {"name": "Lamp", "price": "9.50"})
+    restock = command("Restock", sku, {"quantity": 3})
+    stale = command("ChangePrice", sku, {"price": "1.00"}, expected_version=1)
+    partition = owning_partition(sku, settings.partitions)
+    async with handle_commands.test_context() as agent:
+        for body in (register, restock, restock, stale):
+            await agent.put(orjson.dumps(body), key=sku.encode(), partition=partition)
+        await asyncio.wait_for(arrived.wait(), 10)
+    assert [(e["type"], e["version"]) for e in events] == [("ProductRegistered", 1),
+                                                          ("StockAdded", 2)]
+    first, second, repeat, rejected = results
+    assert (first["status"], first["version"], first["positions"]) == (
+        "accepted", 1, [{"partition": 0, "offset": 0}])
+    assert (second["status"], second["version"]) == ("accepted", 2)
+    assert repeat == second
+    assert (rejected["status"], rejected["version"]) == ("rejected", 2)
+    assert "expected version 1" in rejected["reason"]
