@@ -19,9 +19,8 @@ from pydantic import ValidationError
 from agents import write_model
 from agents.aggregates import BY_COMMAND, Aggregate, handle
 from agents.batching import as_current
-from agents.dead_letters import park
+from agents.dead_letters import handle_batch_or_park, park
 from agents.rejection import Rejected
-from agents.retry import GaveUp, retrying
 from streams import topics
 from streams.app import app, settings
 from streams.envelopes import Command, Position, encode, parse_command, result_of
@@ -51,15 +50,7 @@ class Batch:
 @app.agent(topics.commands, concurrency=1)
 async def handle_commands(stream: StreamT[bytes]) -> None:
     async for records in stream.take_events(settings.batch_size, settings.batch_within):
-        try:
-            await retrying("command batch", partial(handle_batch, records))
-        except GaveUp as exc:
-            for record in records:
-                await park(record, f"command batch kept failing: {exc}", exc.attempts)
-        except Exception as exc:
-            log.exception("command batch failed")
-            for record in records:
-                await park(record, f"command batch failed: {type(exc).__name__}: {exc}")
+        await handle_batch_or_park("command batch", records, partial(handle_batch, records))
 
 
 async def handle_batch(records: list[EventT]) -> None:

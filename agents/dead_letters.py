@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -105,10 +106,19 @@ async def handle_or_park(what: str, record: EventT,
                          handler: Callable[[EventT], Awaitable[None]]) -> None:
     """Handle a record, retrying transient failures; park it when they persist or when
     handling fails otherwise (a bug must park the record, not stop the agent)."""
+    await handle_batch_or_park(what, [record], partial(handler, record))
+
+
+async def handle_batch_or_park(what: str, records: list[EventT],
+                               handler: Callable[[], Awaitable[None]]) -> None:
+    """Handle a batch whole, retrying transient failures; park every record of it when they
+    persist or when handling fails otherwise."""
     try:
-        await retrying(what, lambda: handler(record))
+        await retrying(what, handler)
     except GaveUp as exc:
-        await park(record, f"{what} kept failing: {exc}", exc.attempts)
+        for record in records:
+            await park(record, f"{what} kept failing: {exc}", exc.attempts)
     except Exception as exc:
         log.exception("%s failed", what)
-        await park(record, f"{what} failed: {type(exc).__name__}: {exc}")
+        for record in records:
+            await park(record, f"{what} failed: {type(exc).__name__}: {exc}")
