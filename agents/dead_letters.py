@@ -12,7 +12,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
-from functools import partial
 from typing import Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -100,13 +99,6 @@ async def park(event: EventT, error: str, attempts: int = 1) -> None:
 
     await retrying("park", send, replace(BACKOFF, attempts=sys.maxsize))
     parked[message.topic] += 1
-
-
-async def handle_or_park(what: str, record: EventT,
-                         handler: Callable[[EventT], Awaitable[None]]) -> None:
-    """Handle a record, retrying transient failures; park it when they persist or when
-    handling fails otherwise (a bug must park the record, not stop the agent)."""
-    await handle_batch_or_park(what, [record], partial(handler, record))
 
 
 async def handle_batch_or_park(what: str, records: list[EventT],
