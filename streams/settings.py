@@ -23,6 +23,7 @@ class Settings:
     standby_replicas: int
     command_wait: float
     read_wait: float
+    max_body: int
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -41,6 +42,7 @@ class Settings:
             standby_replicas=int(_env("STANDBY_REPLICAS", "0")),
             command_wait=float(_env("COMMAND_WAIT", "5")),
             read_wait=float(_env("READ_WAIT", "5")),
+            max_body=int(_env("MAX_BODY", str(64 * 1024))),
         )
 
     def topic(self, name: str) -> str:
