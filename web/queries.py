@@ -26,9 +26,12 @@ def integer(query: MultiMapping[str], name: str, default: int, low: int, high: i
     return value
 
 
-def page(items: list[Any], query: MultiMapping[str]) -> tuple[list[Any], dict[str, int]]:
-    limit = integer(query, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
-    offset = integer(query, "offset", 0, 0, 10**9)
+def page_bounds(query: MultiMapping[str]) -> tuple[int, int]:
+    """The page asked for: limit and offset."""
+    return integer(query, "limit", DEFAULT_PAGE, 1, MAX_PAGE), integer(query, "offset", 0, 0, 10**9)
+
+
+def page(items: list[Any], limit: int, offset: int) -> tuple[list[Any], dict[str, int]]:
     return items[offset:offset + limit], {"limit": limit, "offset": offset, "total": len(items)}
 
 

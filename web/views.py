@@ -19,7 +19,15 @@ from tables.registry import VIEWS
 from web import consistency, monitoring
 from web.errors import field_errors
 from web.inputs import BadInput, path_key, read_body
-from web.queries import BadQuery, flag, integer, page, seconds, window_starts
+from web.queries import (
+    BadQuery,
+    flag,
+    integer,
+    page,
+    page_bounds,
+    seconds,
+    window_starts,
+)
 from web.routing import forward, is_self, owner_url
 
 MAX_WAIT = 30.0
@@ -123,14 +131,15 @@ class ViewRow(View):
 
     async def row(self, request: Request, view: str, key: str,
                   wanted: consistency.Wanted, timeout: float) -> Response:
+        paged = VIEWS[view].paged
+        bounds = page_bounds(request.query) if paged else (0, 0)
         row, missing = await consistency.wait(VIEWS[view], key, wanted, timeout,
                                               lambda: read_row(view, key))
         if row is None:
             return self.error(404, f"{view} has no row {key!r}", **_meta(view, key, missing))
         data, extra = row["data"], {}
-        paged = VIEWS[view].paged
         if paged:
-            items, extra = page(data[paged], request.query)
+            items, extra = page(data[paged], *bounds)
             data = {**data, paged: items}
         meta = {"version": data.get("version"), "versions": row["versions"],
                 "occurred_at": row["occurred_at"], **_meta(view, key, missing), **extra}
