@@ -1,10 +1,12 @@
 """What a request carries besides its query: a bounded body, and a key from its path."""
 
+import asyncio
 from urllib.parse import unquote_to_bytes
 
 from faust.web import Request
 
 MAX_KEY_LENGTH = 200  # characters, as an aggregate id or a name in the contracts
+BODY_SECONDS = 10.0
 
 
 class BadInput(ValueError):
@@ -17,15 +19,19 @@ class BadInput(ValueError):
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refused (413) past `limit` bytes: up front by its Content-Length, or
-    as soon as a chunked body outgrows it."""
+    as soon as a chunked body outgrows it; and (408) if it trickles in for too long."""
     too_large = BadInput(413, f"the body is over the {limit}-byte limit (SHOPSTREAM_MAX_BODY)")
     if (request.content_length or 0) > limit:
         raise too_large
     body = bytearray()
-    async for chunk in request.content.iter_any():
-        body += chunk
-        if len(body) > limit:
-            raise too_large
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            async for chunk in request.content.iter_any():
+                body += chunk
+                if len(body) > limit:
+                    raise too_large
+    except TimeoutError:
+        raise BadInput(408, f"the body did not arrive within {BODY_SECONDS:g} s") from None
     return bytes(body)
 
 

@@ -123,6 +123,7 @@ def _command_paths(body: JSON) -> JSON:
                           "409": _json(outcome, _ref("Outcome")),
                           "202": _json("produced; no result yet", _ref("Submitted")),
                           "400": _error("not JSON, or a bad query parameter"),
+                          "408": _error("the body did not arrive in time"),
                           "413": _error("over SHOPSTREAM_MAX_BODY bytes"),
                           "415": _error("not application/json"),
                           "422": _json("JSON, but not a valid command", _ref("InvalidCommand")),

@@ -129,6 +129,12 @@ async def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_re
     assert status == 413 and "SHOPSTREAM_MAX_BODY" in answer["error"]
 
 
+async def test_a_body_that_never_arrives_is_given_up_on(workers: list[Worker]) -> None:
+    head = request_head(workers[0], "Content-Length: 100")
+    status, answer = await exchange(workers[0], head + b'{"command_id": ')  # and no more
+    assert status == 408 and "did not arrive" in answer["error"]
+
+
 async def test_a_chunked_body_is_refused_once_it_outgrows_the_limit(
     workers: list[Worker],
 ) -> None:
