@@ -156,8 +156,9 @@ async def test_a_command_that_arrives_in_pieces_is_read_whole(workers: list[Work
             head = request_head(workers[1], "Transfer-Encoding: chunked")
             pieces = [head + chunk(body[:half]), chunk(body[half:]) + b"0\r\n\r\n"]
         status, answer = await exchange(workers[1], *pieces)
-        # a Restock of a sku never registered: handled, and rejected
-        assert (status, answer["command_id"]) == (409, sent["command_id"]), answer
+        # read whole and produced: a Restock of a sku never registered is rejected (409),
+        # or still on its way if the result is slow to come (202)
+        assert status in (202, 409) and answer["command_id"] == sent["command_id"], answer
 
 
 async def test_a_request_line_over_aiohttp_s_limit_is_still_a_4xx(

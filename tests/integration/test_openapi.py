@@ -79,8 +79,8 @@ def test_real_answers_conform(api_schema: Any) -> None:
     ]:
         body = {"command_id": str(uuid4()), "type": kind, "aggregate_id": aggregate_id,
                 "payload": payload}
-        response = submit.Case(body=body, media_type="application/json").call_and_validate(
-            checks=CHECKS)
+        case = submit.Case(body=body, media_type="application/json", query={"timeout": 30})
+        response = case.call_and_validate(checks=CHECKS)
         assert response.status_code == 200, response.text
     token = response.json()["token"]
     for path, key, query in [("/views/products/{key}", sku, {}),
