@@ -11,14 +11,16 @@ import agents.projector
 import agents.results
 import agents.saga_agent
 import streams.subcommands
+import web.middleware
 import web.monitoring
+import web.openapi
 import web.push
 import web.views
 from streams.app import app
 
 REGISTERED = (agents.command_handler, agents.dead_letter_watch, agents.event_log,
               agents.projector, agents.results, agents.saga_agent, streams.subcommands,
-              web.monitoring, web.push, web.views)
+              web.middleware, web.monitoring, web.openapi, web.push, web.views)
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, WithJsonSchema
 
 
 def _not_float(value: object) -> object:
@@ -12,8 +12,10 @@ def _not_float(value: object) -> object:
     return value
 
 
+MONEY_PATTERN = r"^([1-9][0-9]{0,15}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$"
 Money = Annotated[
-    Decimal, BeforeValidator(_not_float), Field(gt=0, max_digits=18, decimal_places=2)
+    Decimal, BeforeValidator(_not_float), Field(gt=0, max_digits=18, decimal_places=2),
+    WithJsonSchema({"type": "string", "pattern": MONEY_PATTERN, "examples": ["19.99"]}),
 ]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 

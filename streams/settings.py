@@ -30,6 +30,7 @@ class Settings:
     retry_cap: float
     send_timeout: float
     rocksdb_memory: int
+    max_body: int
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -55,6 +56,7 @@ class Settings:
             retry_cap=float(_env("RETRY_CAP", "5")),
             send_timeout=float(_env("SEND_TIMEOUT", "15")),
             rocksdb_memory=int(_env("ROCKSDB_MEMORY_MB", "128")) * 1024 * 1024,
+            max_body=int(_env("MAX_BODY", str(64 * 1024))),
         )
 
     @property

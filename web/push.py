@@ -18,6 +18,7 @@ from agents.projector import VIEW_TABLES, read_row
 from agents.subscriptions import CLOSED, subscriptions
 from streams.app import app
 from tables.registry import VIEWS
+from web.inputs import BadInput, path_key
 from web.routing import is_self, owner_url
 
 HEARTBEAT_SECONDS = 15.0
@@ -40,6 +41,10 @@ class RowEvents(View):
             return self.error(404, f"no view named {view!r}", views=sorted(VIEWS))
         if VIEWS[view].window:
             return self.error(400, f"{view} is windowed; query it by time range instead")
+        try:
+            key = path_key(request, 3)
+        except BadInput as exc:
+            return self.error(exc.status, str(exc))
         owner = owner_url(VIEW_TABLES[view], key)
         if owner is None:
             return self.error(503, "partitions are being assigned; retry shortly")

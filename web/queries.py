@@ -13,7 +13,7 @@ class BadQuery(ValueError):
     """A query parameter that cannot be used; its message says which and why."""
 
 
-def _int(query: MultiMapping[str], name: str, default: int, low: int, high: int) -> int:
+def integer(query: MultiMapping[str], name: str, default: int, low: int, high: int) -> int:
     raw = query.get(name)
     if raw is None:
         return default
@@ -26,9 +26,12 @@ def _int(query: MultiMapping[str], name: str, default: int, low: int, high: int)
     return value
 
 
-def page(items: list[Any], query: MultiMapping[str]) -> tuple[list[Any], dict[str, int]]:
-    limit = _int(query, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
-    offset = _int(query, "offset", 0, 0, 10**9)
+def page_bounds(query: MultiMapping[str]) -> tuple[int, int]:
+    """The page asked for: limit and offset."""
+    return integer(query, "limit", DEFAULT_PAGE, 1, MAX_PAGE), integer(query, "offset", 0, 0, 10**9)
+
+
+def page(items: list[Any], limit: int, offset: int) -> tuple[list[Any], dict[str, int]]:
     return items[offset:offset + limit], {"limit": limit, "offset": offset, "total": len(items)}
 
 
@@ -47,10 +50,13 @@ def window_starts(query: MultiMapping[str], window: int,
                   now: datetime | None = None) -> tuple[list[float], datetime, datetime]:
     """The starts of the windows overlapping [from, to), by default the last 24 hours."""
     end = _time(query, "to", now or datetime.now(UTC))
-    begin = _time(query, "from", end - DEFAULT_RANGE)
-    if not timedelta(0) <= end - begin <= MAX_RANGE:
-        raise BadQuery(f"from must be before to, at most {MAX_RANGE.days} days apart")
-    first = begin.timestamp() - begin.timestamp() % window
+    try:
+        begin = _time(query, "from", end - DEFAULT_RANGE)
+        if not timedelta(0) <= end - begin <= MAX_RANGE:
+            raise BadQuery(f"from must be before to, at most {MAX_RANGE.days} days apart")
+        first = begin.timestamp() - begin.timestamp() % window
+    except OverflowError:
+        raise BadQuery("from and to must be times between the years 1 and 9999") from None
     starts = [first + window * n for n in range(int((end.timestamp() - first) // window) + 1)]
     return [s for s in starts if s < end.timestamp()], begin, end
 

@@ -3,6 +3,7 @@
 from typing import Any
 from uuid import UUID
 
+import orjson
 from faust.web import Request, Response, View
 from pydantic import ValidationError
 
@@ -18,12 +19,20 @@ from streams.tokens import Token
 from tables.registry import VIEWS
 from web import consistency, monitoring
 from web.errors import field_errors
-from web.queries import BadQuery, flag, page, seconds, window_starts
+from web.inputs import BadInput, path_key, read_body
+from web.queries import (
+    BadQuery,
+    flag,
+    integer,
+    page,
+    page_bounds,
+    seconds,
+    window_starts,
+)
 from web.routing import forward, is_self, owner_url
 
-MAX_COMMAND_BYTES = 64 * 1024
-MAX_KEY_LENGTH = 200
 MAX_WAIT = 30.0
+MAX_VERSION = 2**53  # past any aggregate's version, and inside every JSON reader's integers
 
 
 @app.page("/commands")
@@ -31,18 +40,14 @@ class Commands(View):
     async def post(self, request: Request) -> Response:
         if request.content_type != "application/json":
             return self.error(415, "send the command as application/json")
-        if (request.content_length or 0) > MAX_COMMAND_BYTES:
-            return self.error(413, f"a command is at most {MAX_COMMAND_BYTES} bytes")
-        body = await request.content.read(MAX_COMMAND_BYTES + 1)
-        if len(body) > MAX_COMMAND_BYTES:
-            return self.error(413, f"a command is at most {MAX_COMMAND_BYTES} bytes")
         try:
             wait = flag(request.query, "wait", True)
             timeout = seconds(request.query, "timeout", settings.command_wait, MAX_WAIT)
+            command = parse_command(await _json_body(request))
         except BadQuery as exc:
             return self.error(400, str(exc))
-        try:
-            command = parse_command(body)
+        except BadInput as exc:
+            return self.error(exc.status, str(exc))
         except ValidationError as exc:
             return self.error(422, "invalid command", details=field_errors(exc))
         sent = await topics.commands.send(key=command.aggregate_id.encode(), value=encode(command))
@@ -80,6 +85,20 @@ class CommandStatus(View):
         return _answer(self, result)
 
 
+async def _json_body(request: Request) -> bytes:
+    """The body, refused unless it parses as JSON; whether it is a command is checked after."""
+    body = await read_body(request, settings.max_body)
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInput(400, f"the body is not UTF-8: {exc}") from None
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadInput(400, f"the body is not JSON: {exc}") from None
+    return body
+
+
 def _partition(key: str) -> int:
     return owning_partition(key, settings.partitions)
 
@@ -94,8 +113,10 @@ class ViewRow(View):
     async def get(self, request: Request, view: str, key: str) -> Response:
         if view not in VIEWS:
             return self.error(404, f"no view named {view!r}", views=sorted(VIEWS))
-        if len(key) > MAX_KEY_LENGTH:
-            return self.error(400, f"a key is at most {MAX_KEY_LENGTH} characters")
+        try:
+            key = path_key(request, 3)
+        except BadInput as exc:
+            return self.error(exc.status, str(exc))
         owner = owner_url(VIEW_TABLES[view], key)
         if owner is None:
             return self.error(503, "partitions are being assigned; retry shortly")
@@ -111,14 +132,15 @@ class ViewRow(View):
 
     async def row(self, request: Request, view: str, key: str,
                   wanted: consistency.Wanted, timeout: float) -> Response:
+        paged = VIEWS[view].paged
+        bounds = page_bounds(request.query) if paged else (0, 0)
         row, missing = await consistency.wait(VIEWS[view], key, wanted, timeout,
                                               lambda: read_row(view, key))
         if row is None:
             return self.error(404, f"{view} has no row {key!r}", **_meta(view, key, missing))
         data, extra = row["data"], {}
-        paged = VIEWS[view].paged
         if paged:
-            items, extra = page(data[paged], request.query)
+            items, extra = page(data[paged], *bounds)
             data = {**data, paged: items}
         meta = {"version": data.get("version"), "versions": row["versions"],
                 "occurred_at": row["occurred_at"], **_meta(view, key, missing), **extra}
@@ -149,10 +171,7 @@ def _wanted(request: Request, view: Any) -> tuple[consistency.Wanted, float]:
     if "min_version" in query:
         if not view.by_aggregate:
             raise BadQuery(f"min_version needs a view keyed by aggregate; {view.name} is not")
-        try:
-            min_version = int(query["min_version"])
-        except ValueError:
-            raise BadQuery("min_version must be an integer") from None
+        min_version = integer(query, "min_version", 0, 0, MAX_VERSION)
     waiting = token is not None or min_version is not None
     timeout = seconds(query, "timeout", settings.read_wait if waiting else 0.0, MAX_WAIT)
     return consistency.Wanted(token, min_version), timeout

@@ -116,8 +116,8 @@ async def test_an_invalid_command_over_http_is_a_422_naming_the_field(
 
 
 @pytest.mark.parametrize("body, content_type, status", [
-    (b"{not json", "application/json", 422),
-    (b"\xff\xfe\x00", "application/json", 422),
+    (b"{not json", "application/json", 400),
+    (b"\xff\xfe\x00", "application/json", 400),
     (b"{}", "text/plain", 415),
     (b"x" * (65 * 1024), "application/json", 413),
 ])
