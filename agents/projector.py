@@ -88,15 +88,17 @@ async def _forward(readable: list[Parsed]) -> None:
 @app.timer(WATERMARK_INTERVAL)
 async def send_watermarks() -> None:
     """Tell every repartition partition how far along the event log forwarding has got, so a
-    reader there can tell that an event which never reached it has been forwarded anyway."""
-    for partition, offset in list(FORWARDED.items()):
-        if WATERMARKED.get(partition) == offset:
-            continue
-        mark = orjson.dumps({WATERMARK: [partition, offset]})
-        for topic in REPARTITIONED.values():
-            for target in range(settings.partitions):
-                await topic.send(key=b"", value=mark, partition=target)
-        WATERMARKED[partition] = offset
+    reader there can tell that an event which never reached it has been forwarded anyway.
+    One record per repartition partition carries every event-log partition's offset."""
+    forwarded = dict(FORWARDED)
+    if forwarded == WATERMARKED:
+        return
+    mark = orjson.dumps({WATERMARK: {str(p): offset for p, offset in forwarded.items()}})
+    for topic in REPARTITIONED.values():
+        for target in range(settings.partitions):
+            await topic.send(key=b"", value=mark, partition=target)
+    WATERMARKED.clear()
+    WATERMARKED.update(forwarded)
 
 
 def _repartitioned_agent(view: View, topic: TopicT) -> None:
@@ -117,12 +119,13 @@ async def _record_progress(view: View, record: EventT) -> None:
     message = record.message
     if record.value.startswith(WATERMARK_PREFIX):
         try:
-            source_partition, offset = orjson.loads(record.value)[WATERMARK]
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            reached = {int(p): int(o) for p, o in orjson.loads(record.value)[WATERMARK].items()}
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             await park(record, f"unreadable watermark: {exc}")
             return
         progress.passed(view.name, message.partition, message.offset)
-        progress.reached(view.name, message.partition, int(source_partition), int(offset))
+        for source_partition, offset in reached.items():
+            progress.reached(view.name, message.partition, source_partition, offset)
         return
     progress.folded(view.name, message.partition, message.offset, message.timestamp)
     source = dict(message.headers or ()).get(SOURCE)

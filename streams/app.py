@@ -2,9 +2,11 @@
 
 import faust
 from faust import TopicT
+from faust.types import TransportT
 
 import streams.store  # noqa: F401  (registers the rocksdb-shared:// store)
 from streams.settings import Settings
+from streams.transport import Transport
 
 settings = Settings.from_env()
 
@@ -28,6 +30,11 @@ class App(faust.App):
         for topic in self.project_topics:
             await topic.maybe_declare()
 
+    def _new_transport(self) -> TransportT:
+        if settings.handoff == "faust":
+            return super()._new_transport()
+        return Transport(self.conf.broker_consumer, self)
+
 
 app = App(
     settings.topic_prefix,
@@ -44,7 +51,7 @@ app = App(
     consumer_auto_offset_reset="earliest",
     producer_acks=-1,
     producer_request_timeout=settings.send_timeout,
-    producer_linger_ms=2,
+    producer_linger_ms=settings.linger_ms,
     producer_max_batch_size=256 * 1024,
     broker_max_poll_records=2000,
     autodiscover=False,
