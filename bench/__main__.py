@@ -36,6 +36,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="rows d reads back over HTTP (seeded sample)")
     parser.add_argument("--commit-interval", type=float,
                         help="seconds between the peers' commits (default: Faust's, 2.8; quick 1)")
+    parser.add_argument("--checkout", type=Path, default=ROOT,
+                        help="run d's worker from this checkout (default: this one), e.g. a "
+                             "`git archive main` copy, to measure another projector")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample d's worker with py-spy into <workdir>/d-profile.txt")
     parser.add_argument("--workdir", type=Path, help="default: a fresh temporary directory")
     parser.add_argument("--no-pipeline", action="store_true", help="skip phases f-h")
     args = parser.parse_args(argv)
@@ -45,6 +50,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args.commit_interval = args.commit_interval or sizes["commit_interval"]
     if not 1 <= args.keys <= args.events:
         parser.error(f"need 1 <= --keys <= --events, got {args.keys:,} and {args.events:,}")
+    if not (args.checkout / "streams" / "__main__.py").exists():
+        parser.error(f"--checkout {args.checkout} holds no streams/__main__.py")
     if args.partitions < 1 or set(args.phases) - {p.letter for p in PHASES}:
         parser.error("--partitions must be positive and --phases letters from abcde")
     return args
@@ -84,7 +91,7 @@ async def throughput(args: argparse.Namespace, bootstrap: str, prefix: str,
     if "d" in args.phases:
         print("creating the worker's topics (one worker start over the empty log) ...",
               flush=True)
-        await create_worker_topics(bootstrap, prefix, args.partitions, workdir)
+        await create_worker_topics(args.checkout, bootstrap, prefix, args.partitions, workdir)
     started = time.monotonic()
     print(f"producing {args.events:,} events over {args.keys:,} skus to {prefix}.events "
           f"({args.partitions} partitions) ...", flush=True)
@@ -92,7 +99,7 @@ async def throughput(args: argparse.Namespace, bootstrap: str, prefix: str,
                           args.keys)
     print(f"  done in {time.monotonic() - started:.0f}s", flush=True)
     run = Run(bootstrap, prefix, args.partitions, workdir, expected, args.sample,
-              args.commit_interval)
+              args.commit_interval, args.checkout, args.profile)
     return await run_all(run, args.phases)
 
 

@@ -4,6 +4,7 @@ a raw aiokafka + orjson · b no-op Faust agent · c Faust agent, one RocksDB wri
 d the real worker (`python -m streams worker`) as a black box · e the same fold on Quix Streams.
 """
 
+import os
 import signal
 import subprocess
 import sys
@@ -34,6 +35,8 @@ class Run:
     expected: Expected
     sample: int
     commit_interval: float
+    checkout: Path  # the repository whose worker d runs
+    profile: bool = False  # py-spy samples d's worker into <workdir>/d-profile.txt
 
     @property
     def topic(self) -> str:
@@ -99,27 +102,56 @@ def _launch(run: Run, kind: str, group: str, state_dir: Path,
 
 
 async def _worker_phase(run: Run, phase: Phase) -> tuple[Measured, str | None]:
-    worker = Worker("bench-d", run.bootstrap, run.prefix, run.workdir / "d" / "data",
-                    partitions=run.partitions)
-    worker.start()
+    worker = start_worker(run.checkout, "bench-d", run.bootstrap, run.prefix,
+                          run.workdir / "d" / "data", run.partitions)
+    assert worker.process is not None
+    profiler = _profile(worker.process.pid, run.workdir / "d-profile.txt") if run.profile else None
     try:
-        assert worker.process is not None
         measured = await _measure(run, worker.process.pid, run.prefix, worker.log_path)
         await wait_until_all_ready([worker])
         problem = await http_sample(worker.url, run.expected, run.sample)
     finally:
         worker.stop()
+        if profiler is not None:
+            profiler.wait(timeout=STOP_WAIT)
     return measured, problem
 
 
-async def create_worker_topics(bootstrap: str, prefix: str, partitions: int,
+def _profile(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    """py-spy, sampling until the worker exits, as collapsed stacks (one line per stack)."""
+    py_spy = Path(sys.executable).with_name("py-spy")
+    with output.with_suffix(".log").open("ab") as log:
+        return subprocess.Popen([str(py_spy), "record", "--pid", str(pid), "--format", "raw",
+                                 "--rate", "50", "--output", str(output)],
+                                stdout=log, stderr=subprocess.STDOUT)
+
+
+def start_worker(checkout: Path, name: str, bootstrap: str, prefix: str, data_dir: Path,
+                 partitions: int) -> Worker:
+    """`python -m streams worker` run from `checkout`, configured by environment alone."""
+    worker = Worker(name, bootstrap, prefix, data_dir, partitions=partitions)
+    if checkout.resolve() == ROOT:
+        worker.start()
+        return worker
+    env = {**os.environ, "SHOPSTREAM_BROKER": f"kafka://{bootstrap}",
+           "SHOPSTREAM_TOPIC_PREFIX": prefix, "SHOPSTREAM_PARTITIONS": str(partitions),
+           "SHOPSTREAM_WEB_HOST": "127.0.0.1", "SHOPSTREAM_WEB_PORT": str(worker.port),
+           "SHOPSTREAM_DATA_DIR": str(data_dir), "PYTHONDONTWRITEBYTECODE": "1"}
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    with worker.log_path.open("ab") as log:
+        worker.process = subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker", "--loglevel", "info"],
+            cwd=checkout, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return worker
+
+
+async def create_worker_topics(checkout: Path, bootstrap: str, prefix: str, partitions: int,
                                workdir: Path) -> None:
     """Start a worker once over the empty log, so that its topics exist before d, as a deployed
     service's do. A worker whose first start finds events already on the log parks them all:
     its new changelog topics are missing from its metadata (PartitionsMismatch, 0 partitions)."""
-    worker = Worker("bench-setup", bootstrap, prefix, workdir / "setup" / "data",
-                    partitions=partitions)
-    worker.start()
+    worker = start_worker(checkout, "bench-setup", bootstrap, prefix,
+                          workdir / "setup" / "data", partitions)
     try:
         await wait_until_all_ready([worker])
     finally:
