@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench import report
 from bench.data import Expected, fold_into, generate
+from bench.profile import breakdown
 from bench.throughput import PHASES, Run, create_worker_topics, run_all
 from tests.integration.cluster import ROOT, Kafka, free_kafka_port
 
@@ -138,24 +139,23 @@ def main(argv: list[str]) -> int:
                                                                 capacity)
     finally:
         kafka.stop()
+    profile = workdir / "d-profile.txt"
+    shares = breakdown(profile.read_text()) if args.profile and profile.exists() else []
     found = report.ratios(phases, args.keys)
-    print()
-    print(report.table(phases))
-    print()
-    print(report.ratio_lines(found))
-    for name, figures in pipeline.items():
-        print(f"{name}: {figures}")
+    report.show(phases, found, pipeline, shares)
     path = report.write({
         "run": {"events": args.events, "keys": args.keys, "partitions": args.partitions,
-                "quick": args.quick, "prefix": prefix,
-                "commit_interval": args.commit_interval},
+                "quick": args.quick, "prefix": prefix, "commit_interval": args.commit_interval,
+                "checkout": str(args.checkout.resolve())},
         "machine": report.machine(kafka_version()),
         "phases": {**phases, **pipeline},
         "targets": found,
+        "profile_d": {name: round(share, 3) for name, share in shares},
     })
-    print(f"\nwritten to {path} and {path.parent / 'latest.json'}; logs in {workdir}")
+    print(f"\nwritten to {path} and {path.parent / 'latest.json'}; logs in {workdir}/*.log")
     if not args.workdir:
-        shutil.rmtree(workdir / "kafka", ignore_errors=True)
+        for state in (path for path in workdir.iterdir() if path.is_dir()):
+            shutil.rmtree(state, ignore_errors=True)  # Kafka's and each phase's; logs stay
     return 0 if all(r.get("ok") for r in [*phases.values(), *pipeline.values()]) else 1
 
 

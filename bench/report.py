@@ -100,6 +100,16 @@ def ratio_lines(found: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def show(phases: dict[str, dict[str, Any]], found: list[dict[str, Any]],
+         pipeline: dict[str, dict[str, Any]], profile: list[tuple[str, float]]) -> None:
+    print(f"\n{table(phases)}\n\n{ratio_lines(found)}")
+    for name, figures in pipeline.items():
+        print(f"{name}: {figures}")
+    if profile:
+        print("\nd's worker, share of py-spy samples:")
+        print("\n".join(f"{share:6.1%}  {name}" for name, share in profile))
+
+
 def write(report: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -103,9 +103,10 @@ def _launch(run: Run, kind: str, group: str, state_dir: Path,
 
 async def _worker_phase(run: Run, phase: Phase) -> tuple[Measured, str | None]:
     worker = start_worker(run.checkout, "bench-d", run.bootstrap, run.prefix,
-                          run.workdir / "d" / "data", run.partitions)
+                          run.workdir / "d", run.partitions)
     assert worker.process is not None
-    profiler = _profile(worker.process.pid, run.workdir / "d-profile.txt") if run.profile else None
+    profile = run.workdir / "d-profile.txt"
+    profiler = _profile(worker.process.pid, profile) if run.profile else None
     try:
         measured = await _measure(run, worker.process.pid, run.prefix, worker.log_path)
         await wait_until_all_ready([worker])
@@ -151,7 +152,7 @@ async def create_worker_topics(checkout: Path, bootstrap: str, prefix: str, part
     service's do. A worker whose first start finds events already on the log parks them all:
     its new changelog topics are missing from its metadata (PartitionsMismatch, 0 partitions)."""
     worker = start_worker(checkout, "bench-setup", bootstrap, prefix,
-                          workdir / "setup" / "data", partitions)
+                          workdir / "setup", partitions)
     try:
         await wait_until_all_ready([worker])
     finally:
