@@ -149,8 +149,9 @@ def start_worker(checkout: Path, name: str, bootstrap: str, prefix: str, data_di
 async def create_worker_topics(checkout: Path, bootstrap: str, prefix: str, partitions: int,
                                workdir: Path) -> None:
     """Start a worker once over the empty log, so that its topics exist before d, as a deployed
-    service's do. A worker whose first start finds events already on the log parks them all:
-    its new changelog topics are missing from its metadata (PartitionsMismatch, 0 partitions)."""
+    service's do. Once, a worker whose first start found 50,000 events on the log parked them
+    all: the changelog topics it had just created were not in its metadata yet (Faust's
+    PartitionsMismatch, "0 partitions"); it is a race, not seen again with 2,000 events."""
     worker = start_worker(checkout, "bench-setup", bootstrap, prefix,
                           workdir / "setup", partitions)
     try:
