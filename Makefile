@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 PORT ?= 6066
 
-.PHONY: run worker test unit lint kafka stop status clean
+.PHONY: run worker test unit lint kafka stop status clean bench
 STRICT := agents/order.py agents/product.py agents/saga.py agents/aggregates.py tables \
 	streams/commands.py streams/events.py streams/envelopes.py streams/partitioning.py
 
@@ -12,6 +12,16 @@ STRICT := agents/order.py agents/product.py agents/saga.py agents/aggregates.py 
 	python3 .ci/requirements.py test > .venv/requirements.txt
 	$(PY) -m pip install -q -r .venv/requirements.txt
 	touch $@
+
+# The benchmark's own dependencies (Quix Streams, psutil, py-spy), never installed by CI.
+.venv/.bench-installed: .venv/.installed pyproject.toml .ci/requirements.py
+	python3 .ci/requirements.py test bench > .venv/requirements-bench.txt
+	$(PY) -m pip install -q -r .venv/requirements-bench.txt
+	touch $@
+
+# `make bench` measures 1,000,000 events (several minutes); `make bench QUICK=1` 50,000.
+bench: .venv/.bench-installed
+	$(PY) -m bench $(if $(QUICK),--quick)
 
 kafka: .venv/.installed
 	$(PY) broker/kafkalocal.py start

@@ -1,0 +1,163 @@
+"""`python -m bench [--quick]`: one local Kafka, the events, phases a-e, then the pipeline's."""
+
+import argparse
+import asyncio
+import importlib
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from bench import report
+from bench.data import Expected, fold_into, generate
+from bench.profile import breakdown
+from bench.throughput import PHASES, Run, create_worker_topics, run_all
+from tests.integration.cluster import ROOT, Kafka, free_kafka_port
+
+FULL = {"events": 1_000_000, "keys": 100_000, "commit_interval": 2.8}
+QUICK = {"events": 50_000, "keys": 5_000, "commit_interval": 1.0}
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{QUICK['events']:,} events over {QUICK['keys']:,} skus")
+    parser.add_argument("--events", type=int, help=f"default {FULL['events']:,}")
+    parser.add_argument("--keys", type=int, help=f"skus; default {FULL['keys']:,}")
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--phases", default="abcde",
+                        help="which of a-e to run (default all), e.g. --phases cd")
+    parser.add_argument("--sample", type=int, default=2000,
+                        help="rows d reads back over HTTP (seeded sample)")
+    parser.add_argument("--commit-interval", type=float,
+                        help="seconds between the peers' commits (default: Faust's, 2.8; quick 1)")
+    parser.add_argument("--checkout", type=Path, default=ROOT,
+                        help="run d's worker from this checkout (default: this one), e.g. a "
+                             "`git archive main` copy, to measure another projector")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample d's worker with py-spy into <workdir>/d-profile.txt")
+    parser.add_argument("--workdir", type=Path, help="default: a fresh temporary directory")
+    parser.add_argument("--no-pipeline", action="store_true", help="skip phases f-h")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    args.events = args.events or sizes["events"]
+    args.keys = args.keys or sizes["keys"]
+    args.commit_interval = args.commit_interval or sizes["commit_interval"]
+    if not 1 <= args.keys <= args.events:
+        parser.error(f"need 1 <= --keys <= --events, got {args.keys:,} and {args.events:,}")
+    if not (args.checkout / "streams" / "__main__.py").exists():
+        parser.error(f"--checkout {args.checkout} holds no streams/__main__.py")
+    if args.partitions < 1 or set(args.phases) - {p.letter for p in PHASES}:
+        parser.error("--partitions must be positive and --phases letters from abcde")
+    return args
+
+
+async def fill(bootstrap: str, topic: str, partitions: int, events: int,
+               keys: int) -> Expected:
+    """Create the event topic, produce the events, and fold them as they go."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        if topic not in await admin.list_topics():
+            await admin.create_topics([NewTopic(topic, partitions, 1,
+                                                topic_configs={"retention.ms": "-1"})])
+    finally:
+        await admin.close()
+    expected = Expected()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
+                                max_batch_size=512 * 1024)
+    await producer.start()
+    try:
+        pending = []
+        for key, value in generate(events, keys):
+            fold_into(expected, key, value)
+            pending.append(await producer.send(topic, value, key=key))
+            if len(pending) >= 20_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return expected
+
+
+async def throughput(args: argparse.Namespace, bootstrap: str, prefix: str,
+                     workdir: Path) -> dict[str, dict[str, Any]]:
+    if "d" in args.phases:
+        print("creating the worker's topics (one worker start over the empty log) ...",
+              flush=True)
+        await create_worker_topics(args.checkout, bootstrap, prefix, args.partitions, workdir)
+    started = time.monotonic()
+    print(f"producing {args.events:,} events over {args.keys:,} skus to {prefix}.events "
+          f"({args.partitions} partitions) ...", flush=True)
+    expected = await fill(bootstrap, f"{prefix}.events", args.partitions, args.events,
+                          args.keys)
+    print(f"  done in {time.monotonic() - started:.0f}s", flush=True)
+    run = Run(bootstrap, prefix, args.partitions, workdir, expected, args.sample,
+              args.commit_interval, args.checkout, args.profile)
+    return await run_all(run, args.phases)
+
+
+def pipeline_phases(bootstrap: str, workdir: Path, quick: bool,
+                    capacity: float | None) -> dict[str, dict[str, Any]]:
+    try:
+        pipeline = importlib.import_module("bench.pipeline")
+    except ModuleNotFoundError as exc:
+        if exc.name != "bench.pipeline":
+            raise
+        print("phases f-h skipped: bench/pipeline.py is not here yet", flush=True)
+        return {}
+    results: dict[str, dict[str, Any]] = pipeline.run(bootstrap, workdir, quick, capacity)
+    return results
+
+
+def kafka_version() -> str:
+    found = re.search(r"<kafka\.version>(.+?)</kafka\.version>",
+                      (ROOT / "broker" / "pom.xml").read_text())
+    return found.group(1) if found else "unknown"
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="shopstream-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    prefix = f"bench-{time.strftime('%Y%m%d%H%M%S')}"
+    kafka = Kafka(workdir / "kafka", free_kafka_port())
+    print(f"starting Kafka in {kafka.directory} ...", flush=True)
+    try:
+        bootstrap = kafka.start()
+        phases = asyncio.run(throughput(args, bootstrap, prefix, workdir))
+        d = phases.get("d", {})
+        capacity = float(d["events_per_s"]) if d.get("ok") else None
+        pipeline = {} if args.no_pipeline else pipeline_phases(bootstrap, workdir, args.quick,
+                                                                capacity)
+    finally:
+        kafka.stop()
+    profile = workdir / "d-profile.txt"
+    shares = breakdown(profile.read_text()) if args.profile and profile.exists() else []
+    found = report.ratios(phases, args.keys)
+    report.show(phases, found, pipeline, shares)
+    path = report.write({
+        "run": {"events": args.events, "keys": args.keys, "partitions": args.partitions,
+                "quick": args.quick, "prefix": prefix, "commit_interval": args.commit_interval,
+                "checkout": str(args.checkout.resolve())},
+        "machine": report.machine(kafka_version()),
+        "phases": {**phases, **pipeline},
+        "targets": found,
+        "profile_d": {name: round(share, 3) for name, share in shares},
+    })
+    print(f"\nwritten to {path} and {path.parent / 'latest.json'}; logs in {workdir}/*.log")
+    if not args.workdir:
+        for state in (path for path in workdir.iterdir() if path.is_dir()):
+            shutil.rmtree(state, ignore_errors=True)  # Kafka's and each phase's; logs stay
+    return 0 if all(r.get("ok") for r in [*phases.values(), *pipeline.values()]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

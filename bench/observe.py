@@ -1,0 +1,101 @@
+"""Watching a consumer process from outside: its group's committed offsets, CPU and peak RSS.
+
+A phase's rate runs from the first commit observed to the commit that covers the whole
+topic, so start-up is left out and nothing the process says about itself is trusted.
+"""
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+POLL = 0.1
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: float
+    done: int
+    cpu: float
+
+
+@dataclass(frozen=True)
+class Measured:
+    events: int
+    seconds: float
+    cpu_seconds: float
+    peak_rss_mb: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+    @property
+    def cpu_rate(self) -> float:
+        return self.events / self.cpu_seconds if self.cpu_seconds > 0 else float("inf")
+
+
+class PhaseError(Exception):
+    """A phase that could not be measured; its message says why."""
+
+
+async def committed(admin: AIOKafkaAdminClient, group: str, topic: str) -> int:
+    """Events of `topic` the group has committed; 0 while its coordinator is not there yet."""
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    except KafkaError:
+        return 0
+    return sum(meta.offset for tp, meta in offsets.items()
+               if tp.topic == topic and meta.offset > 0)
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system + times.children_user + times.children_system)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The kernel's high-water mark of the process's resident set (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+async def watch(pid: int, admin: AIOKafkaAdminClient, group: str, topic: str, total: int,
+                timeout: float) -> Measured:
+    """Wait until `group` has committed all `total` events of `topic`, and measure the way."""
+    process = psutil.Process(pid)
+    first: Sample | None = None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.is_running() or process.status() == psutil.STATUS_ZOMBIE:
+            raise PhaseError(f"the process exited at {first.done if first else 0}/{total}")
+        done = await committed(admin, group, topic)
+        sample = Sample(time.monotonic(), done, cpu_seconds(process))
+        if first is None and done > 0:
+            first = sample
+        if done >= total:
+            if first is None or first.done >= total:
+                raise PhaseError("all events came in one commit: too few events to time")
+            return Measured(total - first.done, sample.at - first.at, sample.cpu - first.cpu,
+                            peak_rss_mb(pid))
+        await asyncio.sleep(POLL)
+    raise PhaseError(f"timed out after {timeout:.0f}s at {done}/{total} events")
+
+
+async def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+    finally:
+        await consumer.stop()
+    return {tp.partition: offset for tp, offset in ends.items()}
