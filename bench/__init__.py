@@ -1,0 +1,1 @@
+"""The benchmark suite: throughput of the projections against raw aiokafka, Faust and Quix."""
