@@ -22,19 +22,19 @@ CAPACITY_BURST = {True: 10_000, False: 50_000}
 log = logging.getLogger(__name__)
 
 
-def run(bootstrap: str, workdir: Path, quick: bool, capacity: float | None) -> dict[str, dict]:
+def run(bootstrap: str, workdir: Path, quick: bool, capacity: float | None, *,
+        workers: int = 2, partitions: int = 4) -> dict[str, dict]:
     """Phases f, g and h against the Kafka at `bootstrap`; each answer says if its check held."""
     workdir.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(_run(bootstrap, workdir, quick, capacity))
+    cluster = Cluster(bootstrap, workdir, count=workers, partitions=partitions)
+    return asyncio.run(_run(cluster, quick, capacity))
 
 
-async def _run(bootstrap: str, workdir: Path, quick: bool,
-               capacity: float | None) -> dict[str, dict]:
+async def _run(cluster: Cluster, quick: bool, capacity: float | None) -> dict[str, dict]:
     found: dict[str, dict] = {}
-    cluster = Cluster(bootstrap, workdir)
     try:
         await cluster.start()
-        found.update(await _latency_and_reads(cluster, workdir, quick, capacity))
+        found.update(await _latency_and_reads(cluster, quick, capacity))
     except (RuntimeError, TimeoutError, OSError) as exc:
         log.exception("phases f and g failed")
         failed = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000],
@@ -43,14 +43,15 @@ async def _run(bootstrap: str, workdir: Path, quick: bool,
     finally:
         cluster.stop()
     try:
-        found["h"] = await recovery.measure(bootstrap, workdir, quick)
+        found["h"] = await recovery.measure(cluster.bootstrap, cluster.workdir, quick,
+                                            partitions=cluster.partitions)
     except (RuntimeError, TimeoutError, OSError) as exc:
         log.exception("phase h failed")
         found["h"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}
     return found
 
 
-async def _latency_and_reads(cluster: Cluster, workdir: Path, quick: bool,
+async def _latency_and_reads(cluster: Cluster, quick: bool,
                              capacity: float | None) -> dict[str, dict]:
     producer = await started_producer(cluster.bootstrap)
     results = latency.Results(cluster.bootstrap, cluster.topic("command-results"))
@@ -68,7 +69,7 @@ async def _latency_and_reads(cluster: Cluster, workdir: Path, quick: bool,
             rates = [*latency.FIXED_RATES, *([capacity / 2] if capacity else [])]
             f = await latency.measure(cluster, producer, http, catalog, results, rates, quick)
             g = await reads.measure(cluster, producer, http, catalog, ingest, capacity, quick,
-                                    workdir)
+                                    cluster.workdir)
     finally:
         await results.stop()
         await producer.stop()
@@ -82,6 +83,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes and short runs")
     parser.add_argument("--capacity", type=float, help="the projector's events/s, if known")
     parser.add_argument("--workdir", type=Path, help="where Kafka and the workers keep data")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes for f and g")
+    parser.add_argument("--partitions", type=int, default=4, help="partitions of every topic")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as scratch:
@@ -89,7 +92,8 @@ def main() -> None:
         kafka = Kafka(directory=workdir / "kafka", port=free_kafka_port())
         try:
             kafka.start()
-            found = run(kafka.bootstrap, workdir / "workers", arguments.quick, arguments.capacity)
+            found = run(kafka.bootstrap, workdir / "workers", arguments.quick, arguments.capacity,
+                        workers=arguments.workers, partitions=arguments.partitions)
         finally:
             kafka.stop()
     print(json.dumps(found, indent=2))

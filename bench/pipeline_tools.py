@@ -31,7 +31,7 @@ class Cluster:
     bootstrap: str
     workdir: Path
     count: int = 2
-    partitions: int = 8
+    partitions: int = 4
     prefix: str = field(default_factory=lambda: f"bench-{uuid.uuid4().hex[:10]}")
     workers: list[Worker] = field(default_factory=list)
 

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import random
 import resource
 import sys
@@ -166,6 +167,7 @@ async def run_load(url: str, expected: dict[str, list[Any]], duration: float, wo
     client_cpu = (after_client.ru_utime + after_client.ru_stime
                   - before_client.ru_utime - before_client.ru_stime)
     figures["client_cpu_share"] = round(client_cpu / wall, 2)
+    figures["load_average_1m"] = round(os.getloadavg()[0], 2)
     for worker in cluster.workers:
         used, before = cpu_seconds(worker), before_workers[worker.name]
         if used is not None and before is not None:

@@ -8,6 +8,7 @@ from that start until `/ready` answers 200 and a seeded sample of rows reads bac
 
 import asyncio
 import logging
+import os
 import random
 import shutil
 import time
@@ -83,9 +84,9 @@ def stored_rows(data_dir: Path, table: str) -> int:
 
 
 async def measure(bootstrap: str, workdir: Path, quick: bool, rows: int | None = None,
-                  seed: int = 8) -> dict[str, Any]:
+                  partitions: int = 4, seed: int = 8) -> dict[str, Any]:
     total = rows or (50_000 if quick else 1_000_000)
-    cluster = Cluster(bootstrap, workdir, count=1)
+    cluster = Cluster(bootstrap, workdir, count=1, partitions=partitions)
     began = time.monotonic()
     await cluster.start()
     empty_start = time.monotonic() - began
@@ -134,6 +135,7 @@ async def _restore(cluster: Cluster, worker: Worker, http: aiohttp.ClientSession
         "rows_per_s": round(total / to_readable),
         "rows_per_s_net_of_empty_start": round(total / max(0.01, to_readable - empty_start)),
         "rows_restored": count,
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "sample_checked": len(sample),
         "sample_problems": problems[:5],
         "worker_holding_rows": holding,
