@@ -10,6 +10,7 @@ import json
 import logging
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -23,32 +24,45 @@ log = logging.getLogger(__name__)
 
 
 def run(bootstrap: str, workdir: Path, quick: bool, capacity: float | None, *,
-        workers: int = 2, partitions: int = 4) -> dict[str, dict]:
+        workers: int = 2, partitions: int = 4, recovery_rows: int | None = None,
+        phases: str = "fgh") -> dict[str, dict]:
     """Phases f, g and h against the Kafka at `bootstrap`; each answer says if its check held."""
     workdir.mkdir(parents=True, exist_ok=True)
     cluster = Cluster(bootstrap, workdir, count=workers, partitions=partitions)
-    return asyncio.run(_run(cluster, quick, capacity))
+    return asyncio.run(_run(cluster, quick, capacity, recovery_rows, phases))
 
 
-async def _run(cluster: Cluster, quick: bool, capacity: float | None) -> dict[str, dict]:
+async def _run(cluster: Cluster, quick: bool, capacity: float | None, recovery_rows: int | None,
+               phases: str) -> dict[str, dict]:
     found: dict[str, dict] = {}
+    if "f" in phases or "g" in phases:
+        found.update(await _front(cluster, quick, capacity))
+    if "h" in phases:
+        found["h"] = await _recovery(cluster, quick, recovery_rows)
+    return found
+
+
+async def _front(cluster: Cluster, quick: bool, capacity: float | None) -> dict[str, dict]:
+    """Phases f and g, on one cluster: g reads the rows f's commands wrote."""
     try:
         await cluster.start()
-        found.update(await _latency_and_reads(cluster, quick, capacity))
+        return await _latency_and_reads(cluster, quick, capacity)
     except (RuntimeError, TimeoutError, OSError) as exc:
         log.exception("phases f and g failed")
         failed = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000],
                   **memory(cluster.workers)}
-        found = {"f": found.get("f", failed), "g": found.get("g", failed)}
+        return {"f": failed, "g": failed}
     finally:
         cluster.stop()
+
+
+async def _recovery(cluster: Cluster, quick: bool, rows: int | None) -> dict[str, Any]:
     try:
-        found["h"] = await recovery.measure(cluster.bootstrap, cluster.workdir, quick,
-                                            partitions=cluster.partitions)
+        return await recovery.measure(cluster.bootstrap, cluster.workdir, quick, rows,
+                                      partitions=cluster.partitions)
     except (RuntimeError, TimeoutError, OSError) as exc:
         log.exception("phase h failed")
-        found["h"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}
-    return found
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}
 
 
 async def _latency_and_reads(cluster: Cluster, quick: bool,
@@ -85,6 +99,10 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="where Kafka and the workers keep data")
     parser.add_argument("--workers", type=int, default=2, help="worker processes for f and g")
     parser.add_argument("--partitions", type=int, default=4, help="partitions of every topic")
+    parser.add_argument("--recovery-rows", type=int, help="rows for h (default 1,000,000; "
+                        "50,000 with --quick)")
+    parser.add_argument("--phases", default="fgh",
+                        help="fg and/or h (f and g run together: g reads what f wrote)")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as scratch:
@@ -93,7 +111,8 @@ def main() -> None:
         try:
             kafka.start()
             found = run(kafka.bootstrap, workdir / "workers", arguments.quick, arguments.capacity,
-                        workers=arguments.workers, partitions=arguments.partitions)
+                        workers=arguments.workers, partitions=arguments.partitions,
+                        recovery_rows=arguments.recovery_rows, phases=arguments.phases)
         finally:
             kafka.stop()
     print(json.dumps(found, indent=2))

@@ -1,9 +1,10 @@
 """Phase h: seconds to restore a view from its changelog after the worker's state is wiped.
 
 One worker folds N `ProductRegistered` events, produced straight to the event log (N
-distinct skus, each at version 1, as the command handler would write them). Then it is
-stopped, its data dir removed and a fresh process started on the same prefix: the time is
-from that start until `/ready` answers 200 and a seeded sample of rows reads back.
+distinct skus, each at version 1, as the command handler would write them). It is then
+restarted twice: once keeping its state (the baseline: a start with nothing to restore),
+once after its data dir is removed. Each time is from the process start until `/ready`
+answers 200 and a seeded sample of rows reads back.
 """
 
 import asyncio
@@ -33,6 +34,7 @@ from tables.registry import VIEWS
 from tests.integration.cluster import Worker
 
 SAMPLE = 200
+FAUST_OFFSET_KEY = b"__faust\x00offset__"  # each partition database records its changelog offset
 log = logging.getLogger(__name__)
 
 
@@ -77,7 +79,7 @@ def stored_rows(data_dir: Path, table: str) -> int:
     for path in sorted(data_dir.rglob(f"{table}-*.db")):
         database = Rdict(str(path), access_type=AccessType.read_only())
         try:
-            count += sum(1 for _ in database.keys())
+            count += sum(1 for key in database.keys() if key != FAUST_OFFSET_KEY)
         finally:
             database.close()
     return count
@@ -87,19 +89,31 @@ async def measure(bootstrap: str, workdir: Path, quick: bool, rows: int | None =
                   partitions: int = 4, seed: int = 8) -> dict[str, Any]:
     total = rows or (50_000 if quick else 1_000_000)
     cluster = Cluster(bootstrap, workdir, count=1, partitions=partitions)
-    began = time.monotonic()
     await cluster.start()
-    empty_start = time.monotonic() - began
     [worker] = cluster.workers
     try:
         async with aiohttp.ClientSession() as http:
-            return await _restore(cluster, worker, http, total, empty_start, seed)
+            return await _restore(cluster, worker, http, total, seed)
     finally:
         cluster.stop()
 
 
+async def restart(http: aiohttp.ClientSession, worker: Worker, sample: list[str],
+                  wipe: bool) -> tuple[float, float, list[str]]:
+    """Stop the worker, wipe its state if asked, start it: seconds to ready, to the sample
+    read back, and the sampled rows that did not read back as registered."""
+    worker.stop()
+    if wipe:
+        shutil.rmtree(worker.data_dir)
+    started = time.monotonic()
+    worker.start()
+    to_ready = await ready(http, worker, 1800)
+    problems = await read_sample(http, worker.url, sample)
+    return to_ready, time.monotonic() - started, problems
+
+
 async def _restore(cluster: Cluster, worker: Worker, http: aiohttp.ClientSession, total: int,
-                   empty_start: float, seed: int) -> dict[str, Any]:
+                   seed: int) -> dict[str, Any]:
     producer = await started_producer(cluster.bootstrap)
     try:
         filling = time.monotonic()
@@ -114,26 +128,24 @@ async def _restore(cluster: Cluster, worker: Worker, http: aiohttp.ClientSession
     fill_seconds = time.monotonic() - filling
     log.info("recovery: %d rows folded in %.1f s; wiping the worker's state", total, fill_seconds)
     holding = {"rss_mb": rss_mb(worker), "peak_rss_mb": peak_rss_mb(worker)}
-    worker.stop()
-    shutil.rmtree(worker.data_dir)
     sample = [sku_of(n) for n in random.Random(seed).sample(range(total), min(SAMPLE, total))]
-    started = time.monotonic()
-    worker.start()
-    to_ready = await ready(http, worker, 1800)
-    problems = await read_sample(http, worker.url, sample)
-    to_readable = time.monotonic() - started
+    _, warm, warm_problems = await restart(http, worker, sample, wipe=False)
+    to_ready, to_readable, problems = await restart(http, worker, sample, wipe=True)
     restored = {"rss_mb": rss_mb(worker), "peak_rss_mb": peak_rss_mb(worker)}
+    log.info("recovery: restored in %.1f s, a restart keeping state took %.1f s",
+             to_readable, warm)
     worker.stop()
     count = stored_rows(worker.data_dir, VIEWS["products"].table_name)
     return {
-        "ok": not problems and count == total,
+        "ok": not problems and not warm_problems and count == total,
         "rows": total,
         "fill_seconds": round(fill_seconds, 1),
-        "empty_start_seconds": round(empty_start, 2),
+        "restart_keeping_state_seconds": round(warm, 2),
         "restore_ready_seconds": round(to_ready, 2),
         "restore_readable_seconds": round(to_readable, 2),
         "rows_per_s": round(total / to_readable),
-        "rows_per_s_net_of_empty_start": round(total / max(0.01, to_readable - empty_start)),
+        "rows_per_s_beyond_a_restart": (round(total / (to_readable - warm))
+                                        if to_readable > warm else None),
         "rows_restored": count,
         "load_average_1m": round(os.getloadavg()[0], 2),
         "sample_checked": len(sample),
