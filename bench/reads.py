@@ -76,8 +76,8 @@ class Ingest:
             return None
         return events / (time.monotonic() - start)
 
-    async def steady(self, rate: float, until: asyncio.Event) -> int:
-        """Produce `rate` events a second on schedule until told to stop."""
+    async def steady(self, rate: float, until: asyncio.Event) -> float:
+        """Produce `rate` events a second on schedule until told to stop; the rate achieved."""
         start, sent = time.monotonic(), 0
         topic = self.cluster.topic("events")
         while not until.is_set():
@@ -87,7 +87,7 @@ class Ingest:
                 await self.producer.send(topic, orjson.dumps(value), key=sku.encode())
                 sent += 1
             await asyncio.sleep(max(0.0, start + sent / rate - time.monotonic()))
-        return sent
+        return sent / (time.monotonic() - start)
 
 
 async def owners(http: aiohttp.ClientSession, url: str, skus: list[str]) -> dict[str, str]:
@@ -154,6 +154,7 @@ async def run_load(url: str, expected: dict[str, list[Any]], duration: float, wo
     keys_file.write_bytes(orjson.dumps(expected))
     before_workers = {w.name: cpu_seconds(w) for w in cluster.workers}
     before_client = resource.getrusage(resource.RUSAGE_CHILDREN)
+    began = time.monotonic()
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.reads", "--url", url, "--keys", str(keys_file),
         "--duration", str(duration), "--concurrency", str(CONCURRENCY),
@@ -163,7 +164,7 @@ async def run_load(url: str, expected: dict[str, list[Any]], duration: float, wo
         raise RuntimeError(f"the read load exited with {child.returncode}")
     after_client = resource.getrusage(resource.RUSAGE_CHILDREN)
     figures: dict[str, Any] = json.loads(out)
-    wall = duration + WARMUP_SECONDS
+    wall = time.monotonic() - began  # the child's start-up and warm-up included
     client_cpu = (after_client.ru_utime + after_client.ru_stime
                   - before_client.ru_utime - before_client.ru_stime)
     figures["client_cpu_share"] = round(client_cpu / wall, 2)
@@ -201,7 +202,7 @@ async def measure(cluster: Cluster, producer: AIOKafkaProducer, http: aiohttp.Cl
             figures = await run_load(entry, expected, duration, workdir, cluster)
             if producing is not None:
                 stop.set()
-                figures["ingest_events"] = await producing
+                figures["ingest_per_s"] = round(await producing, 1)
                 figures["ingest_per_s_target"] = round(rate or 0, 1)
             name = f"{'ingest' if ingesting else 'idle'}_{route}"
             log.info("reads %s: %s", name, figures)
