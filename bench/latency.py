@@ -29,11 +29,11 @@ from bench.pipeline_tools import (
     product,
     reset_peak_rss,
     send_all,
-    topics_named,
     verify,
     wait_folded,
 )
 from streams.verify import partitions_of
+from tables.registry import VIEWS
 
 FIXED_RATES = (200.0, 1000.0, 5000.0)
 log = logging.getLogger(__name__)
@@ -248,8 +248,7 @@ async def measure(cluster: Cluster, producer: AIOKafkaProducer, http: aiohttp.Cl
                   catalog: Catalog, results: Results, rates: list[float], quick: bool,
                   seed: int = 6) -> dict[str, Any]:
     """Phase f on a running cluster whose catalog is registered."""
-    [changelog] = await topics_named(cluster.bootstrap, f"{cluster.prefix}-products-",
-                                     "-changelog")
+    changelog = f"{cluster.prefix}-{VIEWS['products'].table_name}-changelog"  # Faust's naming
     visibility = Visibility(cluster.bootstrap, changelog)
     await visibility.start()
     chooser = random.Random(seed)

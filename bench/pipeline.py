@@ -47,7 +47,7 @@ async def _front(cluster: Cluster, quick: bool, capacity: float | None) -> dict[
     try:
         await cluster.start()
         return await _latency_and_reads(cluster, quick, capacity)
-    except (RuntimeError, TimeoutError, OSError) as exc:
+    except (RuntimeError, TimeoutError, OSError, LookupError) as exc:
         log.exception("phases f and g failed")
         failed = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000],
                   **memory(cluster.workers)}
@@ -60,7 +60,7 @@ async def _recovery(cluster: Cluster, quick: bool, rows: int | None) -> dict[str
     try:
         return await recovery.measure(cluster.bootstrap, cluster.workdir, quick, rows,
                                       partitions=cluster.partitions)
-    except (RuntimeError, TimeoutError, OSError) as exc:
+    except (RuntimeError, TimeoutError, OSError, LookupError) as exc:
         log.exception("phase h failed")
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}
 

@@ -16,7 +16,6 @@ from typing import Any
 import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.verify import partitions_of
 from tests.integration.cluster import ROOT, Worker, wait_until_all_ready
@@ -153,16 +152,6 @@ async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     finally:
         await consumer.stop()
     return {tp.partition: offset for tp, offset in ends.items()}
-
-
-async def topics_named(bootstrap: str, prefix: str, suffix: str) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = await admin.list_topics()
-    finally:
-        await admin.close()
-    return sorted(n for n in names if n.startswith(prefix) and n.endswith(suffix))
 
 
 async def folded(http: aiohttp.ClientSession, urls: Sequence[str], projection: str,
