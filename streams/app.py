@@ -46,6 +46,7 @@ app = App(
     topic_partitions=settings.partitions,
     topic_replication_factor=settings.replication,
     table_standby_replicas=settings.standby_replicas,
+    processing_guarantee=settings.processing_guarantee,
     web_bind=settings.web_host,
     web_port=settings.web_port,
     canonical_url=settings.advertised_url,
