@@ -34,6 +34,9 @@ class App(faust.App):
 
     async def on_start(self) -> None:
         await super().on_start()
+        # With exactly_once, declaring goes through the transaction manager, which creates
+        # topics with the plain producer before Faust would have started it.
+        await self.producer.maybe_start()
         for topic in self.project_topics:
             await topic.maybe_declare()
 
