@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import logging
 import sys
 import time
 from pathlib import Path
@@ -51,6 +52,8 @@ if __name__ == "__main__":
                         default=ROOT / ".faults" / time.strftime("%Y%m%d-%H%M%S"),
                         help="where the clusters' files, logs and results.json go")
     args = parser.parse_args()
+    # Our own clients retry through the faults; their connection errors are expected noise.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     chosen = args.names or [s.name for s in SCENARIOS if s.fast or not args.fast]
     args.out.mkdir(parents=True, exist_ok=True)
     done = asyncio.run(main(chosen, args.out))

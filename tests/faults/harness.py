@@ -92,12 +92,16 @@ class Run:
         self._started = 0
 
     async def __aenter__(self) -> "Run":
-        await asyncio.to_thread(self.kafka.start)
+        try:
+            await asyncio.to_thread(self.kafka.start)
+            for _ in range(self.scenario.workers):
+                self.add_worker()
+            await self.ready()
+        except BaseException:
+            await self._stop_cluster()
+            raise
         self.producer = AIOKafkaProducer(bootstrap_servers=self.kafka.bootstrap, acks="all")
         await self.producer.start()
-        for _ in range(self.scenario.workers):
-            self.add_worker()
-        await self.ready()
         consumer = AIOKafkaConsumer(f"{self.prefix}.command-results",
                                     bootstrap_servers=self.kafka.bootstrap,
                                     auto_offset_reset="earliest", enable_auto_commit=False)
@@ -113,12 +117,15 @@ class Run:
     async def __aexit__(self, *_: object) -> None:
         for watcher in self._watchers:
             watcher.cancel()
+        await self.results.stop()
+        await self.producer.stop()
+        await self._stop_cluster()
+
+    async def _stop_cluster(self) -> None:
         for worker in self.workers:
             if worker.alive():
                 worker.resume()
             await asyncio.to_thread(worker.stop)
-        await self.results.stop()
-        await self.producer.stop()
         await asyncio.to_thread(self.kafka.stop)
 
     def add_worker(self) -> Worker:
