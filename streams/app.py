@@ -34,9 +34,6 @@ class App(faust.App):
 
     async def on_start(self) -> None:
         await super().on_start()
-        # With exactly_once, declaring goes through the transaction manager, which creates
-        # topics with the plain producer before Faust would have started it.
-        await self.producer.maybe_start()
         for topic in self.project_topics:
             await topic.maybe_declare()
 
@@ -49,7 +46,6 @@ app = App(
     topic_partitions=settings.partitions,
     topic_replication_factor=settings.replication,
     table_standby_replicas=settings.standby_replicas,
-    processing_guarantee=settings.processing_guarantee,
     web_bind=settings.web_host,
     web_port=settings.web_port,
     canonical_url=settings.advertised_url,

@@ -4,19 +4,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-GUARANTEES = ("at_least_once", "exactly_once")
-
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"SHOPSTREAM_{name}", default)
-
-
-def _guarantee() -> str:
-    chosen = _env("PROCESSING_GUARANTEE", "at_least_once")
-    if chosen not in GUARANTEES:
-        raise ValueError(f"SHOPSTREAM_PROCESSING_GUARANTEE must be one of {', '.join(GUARANTEES)},"
-                         f" not {chosen!r}")
-    return chosen
 
 
 @dataclass(frozen=True)
@@ -31,7 +21,6 @@ class Settings:
     advertised_url: str
     data_dir: Path
     standby_replicas: int
-    processing_guarantee: str
     command_wait: float
     read_wait: float
 
@@ -50,7 +39,6 @@ class Settings:
             advertised_url=_env("ADVERTISED_URL", f"http://{web_host}:{web_port}"),
             data_dir=Path(_env("DATA_DIR", f".shopstream-data/worker-{web_port}")),
             standby_replicas=int(_env("STANDBY_REPLICAS", "0")),
-            processing_guarantee=_guarantee(),
             command_wait=float(_env("COMMAND_WAIT", "5")),
             read_wait=float(_env("READ_WAIT", "5")),
         )

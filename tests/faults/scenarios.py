@@ -139,7 +139,5 @@ SCENARIOS = [
     Scenario("pause-past-session", pause, commands=1500),
     Scenario("duplicates-10pc", no_fault, duplicate_rate=0.10),
     Scenario("poison", poison, poison=len(TOPICS) * PARTITIONS * len(GARBAGE)),
-    Scenario("kill-9-exactly-once", kill_twice, settings={
-        "PROCESSING_GUARANTEE": "exactly_once"}),
 ]
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
