@@ -47,6 +47,15 @@ async def served_by(http: aiohttp.ClientSession, worker: Worker, sku: str) -> st
         else None
 
 
+async def owned_by(http: aiohttp.ClientSession, asked: Worker, owner: Worker,
+                   skus: list[str]) -> str:
+    """The last registered sku that `owner` serves, as `asked` finds out by forwarding."""
+    for sku in reversed(skus):
+        if await served_by(http, asked, sku) == owner.url:
+            return sku
+    raise LookupError(f"{owner.name} serves none of the products")
+
+
 async def measure(standby: int, rows: int, root: Path) -> dict[str, float | int]:
     """Kill -9 one of two workers; time until the survivor rebalances and serves its rows."""
     async def fault(run: Run) -> None:
@@ -60,8 +69,7 @@ async def measure(standby: int, rows: int, root: Path) -> dict[str, float | int]
         await asyncio.sleep(WARM_SECONDS)
         survivor, victim = run.workers
         async with aiohttp.ClientSession() as http:
-            moved = next(s for s in reversed(skus)
-                         if await served_by(http, survivor, s) == victim.url)
+            moved = await owned_by(http, survivor, victim, skus)
             victim.kill()
             killed = time.monotonic()
 
