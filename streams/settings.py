@@ -38,7 +38,7 @@ class Settings:
             web_port=web_port,
             advertised_url=_env("ADVERTISED_URL", f"http://{web_host}:{web_port}"),
             data_dir=Path(_env("DATA_DIR", f".shopstream-data/worker-{web_port}")),
-            standby_replicas=int(_env("STANDBY_REPLICAS", "1")),
+            standby_replicas=int(_env("STANDBY_REPLICAS", "0")),
             command_wait=float(_env("COMMAND_WAIT", "5")),
             read_wait=float(_env("READ_WAIT", "5")),
         )
