@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 PORT ?= 6066
 
-.PHONY: run worker test unit lint kafka stop status clean bench
+.PHONY: run worker test unit lint faults kafka stop status clean bench
 STRICT := agents/order.py agents/product.py agents/saga.py agents/aggregates.py tables \
 	streams/commands.py streams/events.py streams/envelopes.py streams/partitioning.py
 
@@ -38,6 +38,9 @@ worker: .venv/.installed
 
 test: .venv/.installed
 	$(PY) -m pytest
+
+faults: .venv/.installed
+	$(PY) -m tests.faults
 
 lint: .venv/.installed
 	$(PY) -m ruff check .

@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -65,6 +66,20 @@ class Kafka:
         subprocess.run([sys.executable, str(LAUNCHER), "stop", "--dir", str(self.directory)],
                        capture_output=True, timeout=120, check=False)
 
+    def kill_node(self, node: int) -> None:
+        """SIGKILL one node, as a crash would."""
+        self._launch("kill", "--node", str(node))
+
+    def start_node(self, node: int) -> None:
+        """Start one node of the cluster again; returns once a metadata request sees it."""
+        self._launch("start-node", "--node", str(node))
+
+    def _launch(self, *args: str) -> None:
+        done = subprocess.run([sys.executable, str(LAUNCHER), *args, "--dir", str(self.directory)],
+                              capture_output=True, text=True, timeout=600, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"kafkalocal {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+
 
 @dataclass
 class Worker:
@@ -75,6 +90,8 @@ class Worker:
     partitions: int = 4
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    settings: dict[str, str] = field(default_factory=dict)
+    """More SHOPSTREAM_* variables for this worker, by name without the prefix."""
 
     @property
     def url(self) -> str:
@@ -93,6 +110,7 @@ class Worker:
             "SHOPSTREAM_WEB_HOST": "127.0.0.1",
             "SHOPSTREAM_WEB_PORT": str(self.port),
             "SHOPSTREAM_DATA_DIR": str(self.data_dir),
+            **{f"SHOPSTREAM_{name}": value for name, value in self.settings.items()},
         }
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
@@ -114,6 +132,32 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no commit, no flush, no leaving the group."""
+        if self.alive():
+            assert self.process is not None
+            self.process.kill()
+            self.process.wait()
+
+    def pause(self) -> None:
+        """SIGSTOP: the process holds its partitions but neither heartbeats nor answers."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    def wipe(self) -> None:
+        """Delete the worker's local state (RocksDB); only while it is not running."""
+        if self.alive():
+            raise RuntimeError(f"{self.name} is running; stop or kill it before wiping")
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
 
     def log_tail(self, lines: int = 60) -> str:
         if not self.log_path.exists():

@@ -2,56 +2,25 @@
 
 import asyncio
 import os
-import random
 import sys
 from decimal import Decimal
-from typing import Any
-from uuid import UUID
 
 import aiohttp
-import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
 from tests.integration.cluster import ROOT, Kafka, Results, Worker
+from tests.integration.shop import Shop
 
 pytestmark = pytest.mark.integration
 SEED = 20261123
-
-
-class Shop:
-    """Writes commands like a client would, and remembers what it sent."""
-
-    def __init__(self, producer: AIOKafkaProducer, prefix: str, results: Results) -> None:
-        self.producer, self.topic, self.results = producer, f"{prefix}.commands", results
-        self.rng = random.Random(SEED)
-        self.sent: dict[str, dict[str, Any]] = {}
-
-    def command_id(self) -> str:
-        return str(UUID(int=self.rng.getrandbits(128), version=4))
-
-    async def send(self, kind: str, aggregate_id: str, payload: dict[str, Any],
-                   **extra: Any) -> str:
-        command = {"command_id": self.command_id(), "type": kind, "aggregate_id": aggregate_id,
-                   "payload": payload, **extra}
-        await self.resend(command)
-        self.sent[command["command_id"]] = command
-        return command["command_id"]
-
-    async def resend(self, command: dict[str, Any]) -> None:
-        await self.producer.send(self.topic, orjson.dumps(command),
-                                 key=command["aggregate_id"].encode())
-
-    async def settle(self, command_ids: list[str]) -> list[dict[str, Any]]:
-        await self.producer.flush()
-        return [await self.results.wait_for(c, timeout=180) for c in command_ids]
 
 
 async def test_a_random_shop_folds_to_what_the_workers_serve(
     workers: list[Worker], kafka: Kafka, producer: AIOKafkaProducer, prefix: str,
     results: Results,
 ) -> None:
-    shop = Shop(producer, prefix, results)
+    shop = Shop(producer, prefix, results, SEED)
     rng = shop.rng
     skus = [f"sku-{n:02}" for n in range(20)]
     registered = [await shop.send("RegisterProduct", sku, {
