@@ -146,6 +146,7 @@ async def fold(view: View, keyed: list[tuple[str, Parsed]]) -> None:
     for (key, _), items in groups.items():
         await _fold_key(view, key, items)
 
+
 async def _fold_key(view: View, key: str, items: list[Parsed]) -> None:
     table = WINDOWED[view.name] if view.window else VIEW_TABLES[view.name]
     as_current(items[-1][0])

@@ -48,9 +48,9 @@ class App(faust.App):
             await topic.maybe_declare()
 
     def _new_transport(self) -> TransportT:
-        if settings.handoff == "faust":
-            return super()._new_transport()
-        return Transport(self.conf.broker_consumer, self)
+        if settings.handoff == "direct":
+            return Transport(self.conf.broker_consumer, self)
+        return super()._new_transport()
 
 
 app = App(

@@ -22,7 +22,7 @@ def command(kind: str, sku: str, payload: dict[str, Any], **fields: Any) -> dict
             "payload": payload, **fields}
 
 
-async def test_a_batch_of_commands_is_decided_in_order_and_repeats_get_the_first_result(
+async def test_commands_are_decided_in_order_and_a_repeat_gets_the_first_result(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     events: list[dict[str, Any]] = []

@@ -1,58 +1,46 @@
-"""The direct hand-off: a message is delivered, or, when a rebalance suspends the flow, it is
-interrupted and does not count as read (so the refetch after the seek is not dropped)."""
+"""The direct hand-off (SHOPSTREAM_HANDOFF=direct): a message is delivered, and a delivery
+blocked when a rebalance suspends the flow is interrupted, as Faust's own race does."""
 
 import asyncio
-
-from faust.types import TP
+from typing import Any
 
 from streams.app import app
-from streams.transport import Consumer
-
-PARTITION = TP("t", 0)
+from streams.transport import Consumer, Transport
 
 
-def drain_step(consumer: Consumer, delivery: object, offset: int) -> asyncio.Task[None]:
-    """What Faust's drain loop does per message: hand it off, then record it as read."""
-    async def step() -> None:
-        await consumer.wait_first(delivery, consumer.suspend_flow.wait())
-        consumer._read_offset[PARTITION] = offset
+def consumer() -> Consumer:
+    async def ignore(_: Any) -> None:
+        return None
 
-    return asyncio.ensure_future(step())
+    made = Transport(app.conf.broker_consumer, app).create_consumer(
+        callback=ignore, on_partitions_revoked=ignore, on_partitions_assigned=ignore)
+    assert isinstance(made, Consumer)
+    made.resume_flow()
+    return made
 
 
-async def test_a_delivered_message_counts_as_read() -> None:
-    consumer = app.consumer
-    assert isinstance(consumer, Consumer)
-    consumer.resume_flow()
+async def test_a_message_is_handed_to_the_streams_directly() -> None:
+    direct = consumer()
     delivered = []
 
-    async def deliver() -> None:
+    async def deliver() -> str:
         delivered.append(1)
+        return "done"
 
-    await drain_step(consumer, deliver(), 7)
-    assert delivered == [1] and consumer._read_offset[PARTITION] == 7
+    outcome = await direct.wait_first(deliver(), direct.suspend_flow.wait())
+    assert delivered == [1] and outcome.results == ["done"] and not outcome.stopped
 
 
-async def test_a_delivery_blocked_when_the_flow_is_suspended_is_interrupted_and_not_read() -> None:
-    consumer = app.consumer
-    consumer.resume_flow()
-    consumer._read_offset[PARTITION] = 10
+async def test_a_delivery_blocked_when_the_flow_is_suspended_is_interrupted() -> None:
+    direct = consumer()
     never = asyncio.Event()
 
     async def blocked() -> None:
         await never.wait()
 
-    step = drain_step(consumer, blocked(), 11)
+    handing = asyncio.ensure_future(direct.wait_first(blocked(), direct.suspend_flow.wait()))
     await asyncio.sleep(0.01)
-    consumer.stop_flow()
-    await asyncio.wait_for(step, 5)
-    assert consumer._read_offset[PARTITION] == 10
-
-    async def never_run() -> None:
-        raise AssertionError("delivered while the flow was suspended")
-
-    await drain_step(consumer, never_run(), 12)  # still suspended: not delivered, not read
-    assert consumer._read_offset[PARTITION] == 10
-    consumer.resume_flow()
-    consumer._read_offset[PARTITION] = 13  # a seek after the rebalance is recorded
-    assert consumer._read_offset[PARTITION] == 13
+    assert not handing.done()
+    direct.stop_flow()
+    outcome = await asyncio.wait_for(handing, 5)
+    assert outcome.results == [None]
