@@ -14,12 +14,11 @@ import orjson
 from aiohttp import web as aiohttp_web
 from faust.web import Request, Response, View
 
-from agents.projector import VIEW_TABLES, read_row
+from agents.projector import read_row
 from agents.subscriptions import CLOSED, subscriptions
 from streams.app import app
 from tables.registry import VIEWS
-from web.inputs import BadInput, path_key
-from web.routing import is_self, owner_url
+from web.routing import Unroutable, is_self, locate
 
 HEARTBEAT_SECONDS = 15.0
 
@@ -37,17 +36,12 @@ def frame(row: dict[str, Any]) -> bytes:
 @app.page("/views/{view}/{key}/events")
 class RowEvents(View):
     async def get(self, request: Request, view: str, key: str) -> Response:
-        if view not in VIEWS:
-            return self.error(404, f"no view named {view!r}", views=sorted(VIEWS))
-        if VIEWS[view].window:
+        if view in VIEWS and VIEWS[view].window:
             return self.error(400, f"{view} is windowed; query it by time range instead")
         try:
-            key = path_key(request, 3)
-        except BadInput as exc:
-            return self.error(exc.status, str(exc))
-        owner = owner_url(VIEW_TABLES[view], key)
-        if owner is None:
-            return self.error(503, "partitions are being assigned; retry shortly")
+            key, owner = locate(request, view)
+        except Unroutable as exc:
+            return self.error(exc.status, str(exc), **exc.extra)
         if not is_self(owner):
             location = f"{owner.rstrip('/')}{request.rel_url}"
             return self.json({"location": location}, status=307, headers={"Location": location})

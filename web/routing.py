@@ -1,11 +1,16 @@
 """Send a query to the worker whose active table partition holds the key."""
 
+from typing import Any
+
 import aiohttp
 from faust.types import TableT
-from faust.web import Response, Web
+from faust.web import Request, Response, Web
 
+from agents.projector import VIEW_TABLES
 from streams.app import app, settings
 from streams.partitioning import owning_partition
+from tables.registry import VIEWS
+from web.inputs import BadInput, path_key
 
 FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=60)
 
@@ -38,3 +43,26 @@ async def forward(web: Web, url: str, path_qs: str) -> Response:
     except (aiohttp.ClientError, TimeoutError) as exc:
         return web.json({"error": f"the worker owning this key ({url}) did not answer: {exc}"},
                         status=503)
+
+
+class Unroutable(Exception):
+    """A view row request that cannot go anywhere: its status, message and extra fields."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.extra = extra
+
+
+def locate(request: Request, view: str) -> tuple[str, str]:
+    """The checked key of a `/views/{view}/{key}...` request and the URL of its owner."""
+    if view not in VIEWS:
+        raise Unroutable(404, f"no view named {view!r}", views=sorted(VIEWS))
+    try:
+        key = path_key(request, 3)
+    except BadInput as exc:
+        raise Unroutable(exc.status, str(exc)) from exc
+    owner = owner_url(VIEW_TABLES[view], key)
+    if owner is None:
+        raise Unroutable(503, "partitions are being assigned; retry shortly")
+    return key, owner

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from agents import dead_letters
 from agents.dead_letter_watch import LEDGER
-from agents.projector import VIEW_TABLES, read_row, read_windows
+from agents.projector import read_row, read_windows
 from agents.results import RESULTS, wait_for_result
 from streams import topics
 from streams.app import app, settings
@@ -19,7 +19,7 @@ from streams.tokens import Token
 from tables.registry import VIEWS
 from web import consistency, monitoring
 from web.errors import field_errors
-from web.inputs import BadInput, path_key, read_body
+from web.inputs import BadInput, read_body
 from web.queries import (
     BadQuery,
     flag,
@@ -29,7 +29,7 @@ from web.queries import (
     seconds,
     window_starts,
 )
-from web.routing import forward, is_self, owner_url
+from web.routing import Unroutable, forward, is_self, locate, owner_url
 
 MAX_WAIT = 30.0
 MAX_VERSION = 2**53  # past any aggregate's version, and inside every JSON reader's integers
@@ -111,15 +111,10 @@ def _answer(view: View, result: CommandResult) -> Response:
 @app.page("/views/{view}/{key}")
 class ViewRow(View):
     async def get(self, request: Request, view: str, key: str) -> Response:
-        if view not in VIEWS:
-            return self.error(404, f"no view named {view!r}", views=sorted(VIEWS))
         try:
-            key = path_key(request, 3)
-        except BadInput as exc:
-            return self.error(exc.status, str(exc))
-        owner = owner_url(VIEW_TABLES[view], key)
-        if owner is None:
-            return self.error(503, "partitions are being assigned; retry shortly")
+            key, owner = locate(request, view)
+        except Unroutable as exc:
+            return self.error(exc.status, str(exc), **exc.extra)
         if not is_self(owner):
             return await forward(self.web, owner, str(request.rel_url))
         try:
