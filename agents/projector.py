@@ -166,10 +166,18 @@ async def _fold_key(view: View, key: str, items: list[Parsed]) -> None:
         if folded is not None:
             row = folded
             versions.append(folded)
-    if versions:
+    if not versions:
+        return
+    try:
         table[key if view.window else key.encode()] = orjson.dumps(row)
-        for version in versions:
-            subscriptions.publish(view.name, key, version)
+    except Exception as exc:  # a row that cannot be stored parks its key's events, no more
+        log.exception("%s could not store row %r", view.table_name, key)
+        for record, _ in items:
+            await park(record, f"{view.table_name} could not store the row: "
+                               f"{type(exc).__name__}: {exc}")
+        return
+    for version in versions:
+        subscriptions.publish(view.name, key, version)
 
 
 def _current_window(table: Any, key: str) -> bytes | None:

@@ -3,7 +3,7 @@
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 
 def _not_float(value: object) -> object:
@@ -20,19 +20,25 @@ Money = Annotated[
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
+# Quantities stay far inside 64 bits: rows are stored as JSON that orjson writes, which
+# refuses integers beyond that range.
+MAX_QUANTITY = 1_000_000_000
+Quantity = Annotated[int, Field(gt=0, le=MAX_QUANTITY)]
+
+
 class Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class OrderLine(Message):
     sku: Name
-    quantity: PositiveInt
+    quantity: Quantity
 
 
 class RegisterProduct(Message):
     name: Name
     price: Money
-    stock: Annotated[int, Field(ge=0)] = 0
+    stock: Annotated[int, Field(ge=0, le=MAX_QUANTITY)] = 0
 
 
 class ChangePrice(Message):
@@ -40,17 +46,17 @@ class ChangePrice(Message):
 
 
 class Restock(Message):
-    quantity: PositiveInt
+    quantity: Quantity
 
 
 class ReserveStock(Message):
     order_id: Name
-    quantity: PositiveInt
+    quantity: Quantity
 
 
 class ReleaseStock(Message):
     order_id: Name
-    quantity: PositiveInt
+    quantity: Quantity
 
 
 class PlaceOrder(Message):
@@ -60,7 +66,7 @@ class PlaceOrder(Message):
 
 class PricedLine(Message):
     sku: Name
-    quantity: PositiveInt
+    quantity: Quantity
     unit_price: Money
 
 

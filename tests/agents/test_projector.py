@@ -91,3 +91,41 @@ async def test_a_batch_writes_each_key_once_in_order(monkeypatch: pytest.MonkeyP
             ("orders", 1), -1) >= 3, timeout=10)
     assert sorted(writes) == [(1, b"order-2"), (1, b"order-3")]
     assert orjson.loads(table[b"order-2"])["versions"] == {"order-2": 3}
+
+
+async def test_a_row_that_cannot_be_stored_parks_its_events_and_the_batch_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parked: list[bytes] = []
+
+    async def ignore(*_: Any, **__: Any) -> None:
+        return None
+
+    async def park(key: bytes, value: bytes, **_: Any) -> asyncio.Future[None]:
+        parked.append(value)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    def product_event(version: int, payload: Any) -> bytes:
+        return encode(Event(
+            event_id=uuid4(), type=type(payload).__name__, aggregate_id="sku-huge",
+            version=version, command_id=UUID(int=1), correlation_id=UUID(int=1),
+            occurred_at=datetime(2026, 11, 23, tzinfo=UTC), payload=payload))
+
+    registered = product_event(1, e.ProductRegistered(name="Lamp", price="1.00", stock=0))
+    huge = product_event(2, e.StockAdded(quantity=2**70))  # no JSON row can hold it
+    monkeypatch.setattr(REPARTITIONED["customer-orders"], "send", ignore)
+    monkeypatch.setattr(topics.reservation_saga, "send", ignore)
+    monkeypatch.setattr(topics.dead_letters, "send", park)
+    monkeypatch.setattr(event_log, "settings", replace(settings, batch_within=1.0))
+    async with read_event_log.test_context() as agent:
+        await agent.put(registered, key=b"sku-huge", partition=2)
+        await agent.put(huge, key=b"sku-huge", partition=2)
+        await agent.put(order_placed("order-fine"), key=b"order-fine", partition=2)
+        assert await progress.wait_until("orders", 2, lambda: progress.applied.get(
+            ("orders", 2), -1) >= 2, timeout=10)
+    letters = [orjson.loads(value) for value in parked]
+    assert [letter["source_offset"] for letter in letters] == [0, 1]
+    assert all("could not store the row" in letter["error"] for letter in letters)
+    assert orjson.loads(VIEW_TABLES["orders"][b"order-fine"])["versions"] == {"order-fine": 1}

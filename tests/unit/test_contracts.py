@@ -67,3 +67,11 @@ def test_events_carry_deterministic_ids_and_gapless_versions() -> None:
     assert [event.version for event in first] == [5, 6]
     assert parse_event(encode(first[0])) == first[0]
     assert orjson.loads(encode(first[0]))["payload"] == {"customer_id": "c1", "amount": "1.00"}
+
+
+def test_quantities_stay_inside_what_a_stored_row_can_hold() -> None:
+    line = {"sku": "s", "quantity": 1_000_000_001}
+    with pytest.raises(ValidationError, match="less than or equal"):
+        parse_command(orjson.dumps({
+            "command_id": str(uuid4()), "type": "PlaceOrder", "aggregate_id": "order-1",
+            "payload": {"customer_id": "c", "lines": [line]}}))
