@@ -20,7 +20,8 @@ from prometheus_client import (
 )
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from agents import dead_letters, results
+from agents import dead_letters, results, retry
+from agents.dead_letter_watch import LEDGER
 from agents.progress import progress
 from agents.projector import INPUT_TOPIC
 from agents.subscriptions import subscriptions
@@ -195,12 +196,22 @@ class ProjectionLag:
 
 
 class DeadLetters:
-    """shopstream_dead_letters_total: records this worker parked, by the topic they came from."""
+    """shopstream_dead_letters_total: records this worker parked, by the topic they came from;
+    shopstream_dead_letters_waiting: dead letters of any worker not yet replayed or discarded;
+    shopstream_retries_total: transient failures retried, by what was retried."""
 
     def collect(self) -> Iterator[Metric]:
         yield _by_topic("shopstream_dead_letters_total",
                         "Records parked on the dead-letter topic, by their source topic",
                         dead_letters.parked)
+        yield _gauge("shopstream_dead_letters_waiting",
+                     "Dead letters not yet replayed or discarded", len(LEDGER.waiting()))
+        family = CounterMetricFamily("shopstream_retries_total",
+                                     "Transient failures retried, by what was retried",
+                                     labels=["what"])
+        for what, count in list(retry.retried.items()):
+            family.add_metric([what], count)
+        yield family
 
 
 class FaustFigures:

@@ -3,7 +3,9 @@
 import time
 
 import pytest
+from prometheus_client import generate_latest
 
+from agents import retry
 from web.monitoring import (
     REGISTRY,
     RESERVOIR,
@@ -82,3 +84,10 @@ def test_a_projection_first_seen_on_the_hot_path_is_tracked() -> None:
     latency = AppliedLatency([])
     latency.observe("unit-late", 1, 0, time.time())
     assert latency.summary()["unit-late"]["count"] == 1
+
+
+def test_retries_and_waiting_dead_letters_are_exported() -> None:
+    retry.retried["saga batch"] += 1
+    text = generate_latest(REGISTRY).decode()
+    assert 'shopstream_retries_total{what="saga batch"}' in text
+    assert "shopstream_dead_letters_waiting 0.0" in text
