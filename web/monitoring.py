@@ -206,12 +206,9 @@ class DeadLetters:
                         dead_letters.parked)
         yield _gauge("shopstream_dead_letters_waiting",
                      "Dead letters not yet replayed or discarded", len(LEDGER.waiting()))
-        family = CounterMetricFamily("shopstream_retries_total",
-                                     "Transient failures retried, by what was retried",
-                                     labels=["what"])
-        for what, count in list(retry.retried.items()):
-            family.add_metric([what], count)
-        yield family
+        yield _by_label("shopstream_retries_total",
+                        "Transient failures retried, by what was retried", retry.retried,
+                        label="what")
 
 
 class FaustFigures:
@@ -260,9 +257,13 @@ def _mean(name: str, documentation: str, recent: Iterable[float]) -> Metric:
 
 
 def _by_topic(name: str, documentation: str, counts: Mapping[str, int]) -> Metric:
-    family = CounterMetricFamily(name, documentation, labels=["topic"])
-    for topic, count in list(counts.items()):
-        family.add_metric([topic], count)
+    return _by_label(name, documentation, counts, label="topic")
+
+
+def _by_label(name: str, documentation: str, counts: Mapping[str, int], label: str) -> Metric:
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for value, count in list(counts.items()):
+        family.add_metric([value], count)
     return family
 
 

@@ -33,13 +33,14 @@ async def test_a_message_is_handed_to_the_streams_directly() -> None:
 
 async def test_a_delivery_blocked_when_the_flow_is_suspended_is_interrupted() -> None:
     direct = consumer()
-    never = asyncio.Event()
+    started, never = asyncio.Event(), asyncio.Event()
 
     async def blocked() -> None:
+        started.set()
         await never.wait()
 
     handing = asyncio.ensure_future(direct.wait_first(blocked(), direct.suspend_flow.wait()))
-    await asyncio.sleep(0.01)
+    await asyncio.wait_for(started.wait(), 5)
     assert not handing.done()
     direct.stop_flow()
     outcome = await asyncio.wait_for(handing, 5)
