@@ -26,7 +26,7 @@ from agents.batching import as_current
 from agents.dead_letters import handle_batch_or_park, park
 from agents.rejection import Rejected
 from streams import topics
-from streams.app import app, settings
+from streams.app import app, ensure_member, settings
 from streams.envelopes import Command, Position, encode, parse_command, result_of
 from streams.partitioning import owning_partition
 
@@ -68,6 +68,7 @@ async def handle_batch(records: list[EventT]) -> None:
     # Events are acknowledged by the broker before any state moves on, so a crash in
     # between repeats the batch (with identical event ids) and never loses a command.
     await asyncio.gather(*(future for decision in batch.decisions for future in decision.sent))
+    await ensure_member()  # the acks may have come after a long stop
     # States and first results are written with no pause in between, then the replies sent.
     for (aggregate, aggregate_id), (state, record) in batch.states.items():
         as_current(record)

@@ -20,7 +20,9 @@ from pydantic import Field, ValidationError
 
 from agents.retry import BACKOFF, GaveUp, retrying
 from streams import topics
+from streams.app import ensure_member, leave_unhandled
 from streams.envelopes import Envelope, encode, utc_now
+from streams.membership import Fenced
 
 log = logging.getLogger(__name__)
 parked: Counter[str] = Counter()  # by source topic, since this worker started
@@ -104,9 +106,13 @@ async def park(event: EventT, error: str, attempts: int = 1) -> None:
 async def handle_batch_or_park(what: str, records: list[EventT],
                                handler: Callable[[], Awaitable[None]]) -> None:
     """Handle a batch whole, retrying transient failures; park every record of it when they
-    persist or when handling fails otherwise."""
+    persist or when handling fails otherwise. A worker no longer sure of its partitions leaves
+    the batch unhandled (see `streams.membership`)."""
     try:
+        await ensure_member()
         await retrying(what, handler)
+    except Fenced:
+        leave_unhandled(records)
     except GaveUp as exc:
         for record in records:
             await park(record, f"{what} kept failing: {exc}", exc.attempts)

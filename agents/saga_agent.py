@@ -12,7 +12,7 @@ from agents.batching import as_current
 from agents.dead_letters import handle_batch_or_park, park
 from agents.saga import Input, Reservation, order_of, react
 from streams import topics
-from streams.app import app, bytes_table, settings
+from streams.app import app, bytes_table, ensure_member, settings
 from streams.envelopes import encode
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ async def steps(inputs: list[tuple[EventT, Input]]) -> None:
             states[key] = new_state
             changed[key] = record
     await asyncio.gather(*sent)
+    await ensure_member()
     for key, record in changed.items():
         as_current(record)
         RESERVATIONS[key] = encode(states[key])

@@ -1,12 +1,14 @@
 """The Faust app, configured from the settings."""
 
+from collections.abc import Iterable
+
 import faust
-from faust import TopicT
+from faust import EventT, TopicT
 from faust.types import TransportT
 
 import streams.store  # noqa: F401  (registers the rocksdb-shared:// store)
 from streams.settings import Settings
-from streams.transport import Transport
+from streams.transport import DirectTransport, Transport
 
 settings = Settings.from_env()
 
@@ -48,9 +50,8 @@ class App(faust.App):
             await topic.maybe_declare()
 
     def _new_transport(self) -> TransportT:
-        if settings.handoff == "direct":
-            return Transport(self.conf.broker_consumer, self)
-        return super()._new_transport()
+        chosen = DirectTransport if settings.handoff == "direct" else Transport
+        return chosen(self.conf.broker_consumer, self)
 
 
 app = App(
@@ -81,3 +82,14 @@ app.project_topics = []
 def bytes_table(name: str) -> faust.Table:
     """A RocksDB table of raw bytes, co-partitioned with the project's topics."""
     return app.Table(name, partitions=settings.partitions, key_type=bytes, value_type=bytes)
+
+
+async def ensure_member() -> None:
+    """Go on only while this worker surely still belongs to its group; raises
+    `streams.membership.Fenced` when it does not (see there)."""
+    consumer = app.consumer
+    await consumer.membership.ensure(lambda: app.rebalancing or not consumer.flow_active)
+
+
+def leave_unhandled(records: Iterable[EventT]) -> None:
+    app.consumer.leave_unhandled(record.message for record in records)

@@ -1,18 +1,27 @@
-"""The direct hand-off (SHOPSTREAM_HANDOFF=direct): a message is delivered, and a delivery
-blocked when a rebalance suspends the flow is interrupted, as Faust's own race does."""
+"""The consumer's offset books across rebalances and seeks, and the direct hand-off
+(SHOPSTREAM_HANDOFF=direct): a message is delivered, and a delivery blocked when a rebalance
+suspends the flow is interrupted, as Faust's own race does."""
 
 import asyncio
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
+from faust.transport.drivers import aiokafka
+from faust.types import TP, Message
+
 from streams.app import app
-from streams.transport import Consumer, Transport
+from streams.transport import Consumer, DirectTransport, Transport
+
+COMMANDS = TP("commands", 0)
 
 
-def consumer() -> Consumer:
-    async def ignore(_: Any) -> None:
+def consumer(transport: type[aiokafka.Transport] = DirectTransport) -> Consumer:
+    async def ignore(*_: Any) -> None:
         return None
 
-    made = Transport(app.conf.broker_consumer, app).create_consumer(
+    made = transport(app.conf.broker_consumer, app).create_consumer(
         callback=ignore, on_partitions_revoked=ignore, on_partitions_assigned=ignore)
     assert isinstance(made, Consumer)
     made.resume_flow()
@@ -45,3 +54,95 @@ async def test_a_delivery_blocked_when_the_flow_is_suspended_is_interrupted() ->
     direct.stop_flow()
     outcome = await asyncio.wait_for(handing, 5)
     assert outcome.results == [None]
+
+
+def message(offset: int) -> Message:
+    return Message(COMMANDS.topic, COMMANDS.partition, offset, 0.0, 0, [], b"k", b"v", None,
+                   tp=COMMANDS)
+
+
+@pytest.fixture
+def acking(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app.topics, "acks_enabled_for", lambda topic: True)
+
+
+@pytest.mark.usefixtures("acking")
+def test_a_record_left_unhandled_is_acknowledged_without_counting_as_done() -> None:
+    books = consumer(Transport)
+    left, handled = message(5), message(6)
+    books.leave_unhandled([left])
+    assert not books.ack(left) and left.acked
+    assert books.ack(handled)
+    assert books._acked[COMMANDS] == [6]
+
+
+@pytest.mark.usefixtures("acking")
+async def test_an_assignment_starts_from_clean_books() -> None:
+    books = consumer(Transport)
+    books.ack(message(7))  # acknowledged after the previous generation's books were cleared
+    books._read_offset[COMMANDS] = 7
+    await books.on_partitions_assigned({COMMANDS}, 2)
+    assert not books._acked and not books._acked_index and not books._read_offset
+
+
+def records(*offsets: int) -> list[SimpleNamespace]:
+    return [SimpleNamespace(offset=offset) for offset in offsets]
+
+
+async def test_records_the_fetcher_moved_past_are_read_again_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    books = consumer(Transport)
+    fetches = [{COMMANDS: records(163, 164)}, {COMMANDS: records(156, 157)},
+               {COMMANDS: records(170, 171)}, {COMMANDS: records(170, 171)}]
+    sought = []
+
+    async def fetch(self: Consumer, active: Any, timeout: float) -> Any:
+        return fetches.pop(0)
+
+    async def seek(self: Consumer, tp: TP, offset: int) -> None:
+        sought.append(offset)
+
+    monkeypatch.setattr(aiokafka.Consumer, "_getmany", fetch)
+    monkeypatch.setattr(aiokafka.Consumer, "_seek", seek)
+    books.expected[COMMANDS] = 156
+    assert await books._getmany({COMMANDS}, 1.0) == {}
+    assert sought == [156] and books._read_offset[COMMANDS] == 156
+    assert [r.offset for r in (await books._getmany({COMMANDS}, 1.0))[COMMANDS]] == [156, 157]
+    books.expected[COMMANDS] = 158
+    assert await books._getmany({COMMANDS}, 1.0) == {}
+    kept = await books._getmany({COMMANDS}, 1.0)  # offsets 158 to 169 are not there
+    assert [r.offset for r in kept[COMMANDS]] == [170, 171] and sought == [156, 158]
+
+
+async def test_records_already_handed_over_are_not_handed_over_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    books = consumer(Transport)
+
+    async def fetch(self: Consumer, active: Any, timeout: float) -> Any:
+        return {COMMANDS: records(154, 155, 156, 157)}
+
+    monkeypatch.setattr(aiokafka.Consumer, "_getmany", fetch)
+    books.expected[COMMANDS] = 156
+    assert [r.offset for r in (await books._getmany({COMMANDS}, 1.0))[COMMANDS]] == [156, 157]
+
+
+async def test_a_fetch_stops_being_delivered_once_a_seek_begins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    books = consumer(Transport)
+
+    async def fetched(self: Consumer, active: Any, timeout: float) -> Any:
+        return {COMMANDS: records(0, 1, 2)}
+
+    async def three(self: Consumer, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        await self._getmany({COMMANDS}, timeout)
+        for offset in range(3):
+            yield COMMANDS, message(offset)
+            self.seeks += 1  # a rebalance seeks back to the committed offsets
+
+    monkeypatch.setattr(aiokafka.Consumer, "_getmany", fetched)
+    monkeypatch.setattr(aiokafka.Consumer, "getmany", three)
+    delivered = [m.offset async for _, m in books.getmany(1.0)]
+    assert delivered == [0] and books.expected[COMMANDS] == 1
