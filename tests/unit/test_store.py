@@ -1,8 +1,14 @@
-"""Every RocksDB database a worker opens charges one shared memory budget."""
+"""Every RocksDB database a worker opens charges one shared memory budget; a restore keeps
+the row that came furthest."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
-from streams.store import PER_DATABASE, SharedOptions, budget
+import orjson
+from faust.types import TP
+
+from streams.app import app
+from streams.store import PER_DATABASE, SharedOptions, Store, budget, is_behind, progress_of
 
 
 def test_memtables_of_every_partition_database_are_charged_to_one_shared_cache(
@@ -19,3 +25,56 @@ def test_memtables_of_every_partition_database_are_charged_to_one_shared_cache(
     assert shared.get_usage() >= memtables.get_usage()
     for database in databases:
         database.close()
+
+
+class StoreIn(Store):
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        super().__init__("rocksdb-shared://", app, SimpleNamespace(name="restore-test"))
+
+    @property
+    def path(self) -> Path:
+        return self.directory
+
+    @property
+    def basename(self) -> Path:
+        return Path("restore-test")
+
+
+def changelog(*records: tuple[bytes, bytes | None]) -> list[SimpleNamespace]:
+    return [SimpleNamespace(message=SimpleNamespace(tp=TP("changelog", 0), partition=0,
+                                                    offset=offset, key=key, value=value))
+            for offset, (key, value) in enumerate(records)]
+
+
+def test_a_restore_keeps_the_row_that_came_furthest_not_the_last_written(tmp_path: Path) -> None:
+    store = StoreIn(tmp_path)
+    store.apply_changelog_batch(changelog(
+        (b"order-1", b'{"status": "paid", "version": 3}'),
+        (b"order-1", b'{"status": "placed", "version": 1}'),  # sent late by a replaced worker
+        (b"cust-1", b'{"versions": {"order-1": 3, "order-2": 1}}'),
+        (b"cust-1", b'{"versions": {"order-1": 2, "order-2": 1}}'),
+        (b"plain", b"first"),
+        (b"plain", b"second"),
+    ), to_key=None, to_value=None)
+    store.apply_changelog_batch(changelog(
+        (b"order-1", b'{"status": "confirmed", "version": 2}'),
+        (b"cust-1", None),
+    ), to_key=None, to_value=None)
+    db = store._db_for_partition(0)
+    assert orjson.loads(db[b"order-1"]) == {"status": "paid", "version": 3}
+    assert db.get(b"cust-1") is None
+    assert db[b"plain"] == b"second"
+    assert store.persisted_offset(TP("changelog", 0)) == 1
+
+
+def test_progress_is_a_rows_version_or_the_sum_of_its_aggregates_versions() -> None:
+    assert progress_of(b'{"version": 4}') == 4
+    assert progress_of(b'{"versions": {"a": 2, "b": 5}}') == 7
+    assert progress_of(b'{"name": "x"}') is None
+    assert progress_of(b"not json") is None
+    assert progress_of(b"[1, 2]") is None
+    assert progress_of(None) is None
+    assert is_behind(b'{"version": 1}', b'{"version": 2}')
+    assert not is_behind(b'{"version": 2}', b'{"version": 2}')
+    assert not is_behind(b'{"version": 1}', None)
