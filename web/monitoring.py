@@ -1,5 +1,7 @@
 """Lag and metrics on every worker: GET /lag (JSON) and GET /metrics (Prometheus text)."""
 
+import asyncio
+import logging
 import math
 import time
 from collections import deque
@@ -32,7 +34,11 @@ from tables.registry import VIEWS
 PROJECTIONS: dict[str, str] = {**INPUT_TOPIC, results.NAME: topics.command_results.get_topic_name()}
 """Every projection this worker folds, by name, and the topic it folds."""
 
+log = logging.getLogger(__name__)
+
 RESERVOIR = 1024
+LOG_END_INTERVAL = 2.0
+LOG_END_TIMEOUT = 5.0
 PERCENTILES = (50, 95, 99)
 # Past the longest a read may wait (30 s), to minutes: a view catching up is slow, not lost.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -169,10 +175,39 @@ def _assignment() -> set[TP]:
 
 
 def _highwater(tp: TP) -> int | None:
+    """The partition's log end as last seen: by the fetcher, or asked of the broker."""
     try:
-        return app.consumer.highwater(tp)
+        fetched = app.consumer.highwater(tp)
     except Exception:  # revoked since the assignment was read (the consumer has its thread)
-        return None
+        fetched = None
+    asked = LOG_ENDS.get(tp)
+    known = [end for end in (fetched, asked) if end is not None]
+    return max(known) if known else None
+
+
+LOG_ENDS: dict[TP, int] = {}
+"""Log ends asked of the broker. The fetcher's high watermark alone stops moving when a worker
+falls behind (it fetches no more of a partition while the records it holds wait), so the lag
+would read 0 exactly when it is not."""
+
+
+async def ask_log_ends() -> None:
+    topics = set(PROJECTIONS.values())
+    tps = [tp for tp in _assignment() if tp.topic in topics]
+    if not tps:
+        return
+    try:
+        ends = await asyncio.wait_for(app.consumer.highwaters(*tps), LOG_END_TIMEOUT)
+    except Exception as exc:  # the broker or the assignment moved; the fetcher's figure stays
+        log.debug("log ends not known: %r", exc)
+        return
+    LOG_ENDS.clear()
+    LOG_ENDS.update({tp: end for tp, end in ends.items() if end is not None})
+
+
+@app.timer(LOG_END_INTERVAL)
+async def refresh_log_ends() -> None:
+    await ask_log_ends()
 
 
 class ProjectionLag:
@@ -275,6 +310,7 @@ REGISTRY.register(DeadLetters())
 @app.page("/lag")
 class Lag(View):
     async def get(self, request: Request) -> Response:
+        await ask_log_ends()
         lag = projection_lag(time.time())
         return self.json({
             "worker": str(app.conf.canonical_url),

@@ -3,9 +3,12 @@
 import time
 
 import pytest
+from faust.types import TP
 from prometheus_client import generate_latest
 
 from agents import retry
+from streams.app import app
+from web import monitoring
 from web.monitoring import (
     REGISTRY,
     RESERVOIR,
@@ -91,3 +94,17 @@ def test_retries_and_waiting_dead_letters_are_exported() -> None:
     text = generate_latest(REGISTRY).decode()
     assert 'shopstream_retries_total{what="saga batch"}' in text
     assert "shopstream_dead_letters_waiting 0.0" in text
+
+
+def test_the_log_end_is_the_furthest_of_the_fetchers_and_the_brokers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    events = TP("events", 0)
+    fetched = {events: 10}
+    monkeypatch.setattr(app.consumer, "highwater", lambda tp: fetched[tp])
+    monkeypatch.setattr(monitoring, "LOG_ENDS", {events: 25})
+    assert monitoring._highwater(events) == 25  # the fetcher stopped fetching a busy partition
+    fetched[events] = 30
+    assert monitoring._highwater(events) == 30
+    monkeypatch.setattr(monitoring, "LOG_ENDS", {})
+    assert monitoring._highwater(events) == 30
