@@ -60,6 +60,24 @@ class Store(rocksdb.Store):
         super().__init__(*args, **kwargs)
         self.rocksdb_options = SharedOptions(**{**PER_DATABASE, **self.options},
                                              use_rocksdict=True)
+        self.from_start = False
+        self.replayed: set[TP] = set()
+
+    def forget_progress(self) -> None:
+        """Restore every partition from its changelog's start next time, keeping per key the
+        row that came furthest. For a worker that was out of its group: its own late writes
+        moved the offset it restores from past rows the new owner wrote before them."""
+        self.from_start = True
+        self.replayed.clear()
+
+    def persisted_offset(self, tp: TP) -> int | None:
+        if self.from_start and tp not in self.replayed:
+            return None
+        return super().persisted_offset(tp)
+
+    def set_persisted_offset(self, tp: TP, offset: int) -> None:
+        self.replayed.add(tp)
+        super().set_persisted_offset(tp, offset)
 
 
     def apply_changelog_batch(self, batch: Iterable[EventT], to_key: Callable[[Any], Any],

@@ -101,6 +101,13 @@ class Consumer(aiokafka.Consumer):
         return super().ack(message)
 
     async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        if self.membership.lapsed():
+            log.warning("back in the group after %.1f s out of it: the tables are restored from "
+                        "their changelogs' start", self.membership.silent_for())
+            for table in self.app.tables.values():
+                forget = getattr(table.data, "forget_progress", None)
+                if forget is not None:
+                    forget()
         self.membership.renew()
         for books in (self._acked, self._acked_index, self._gap, self._read_offset,
                       self._committed_offset, self.expected, self.reread):
@@ -142,10 +149,11 @@ class Consumer(aiokafka.Consumer):
         return kept
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        changelogs = self.app.tables.changelog_topics
         async for tp, message in super().getmany(timeout):
             if self.seeks != self.fetched_at:
                 return  # a seek began: it reads the rest of this fetch again
-            if not self._is_changelog_tp(tp):
+            if tp.topic not in changelogs:
                 self.expected[tp] = message.offset + 1
             yield tp, message
 

@@ -146,3 +146,18 @@ async def test_a_fetch_stops_being_delivered_once_a_seek_begins(
     monkeypatch.setattr(aiokafka.Consumer, "getmany", three)
     delivered = [m.offset async for _, m in books.getmany(1.0)]
     assert delivered == [0] and books.expected[COMMANDS] == 1
+
+
+async def test_a_worker_back_from_outside_its_group_restores_its_tables_from_the_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    books = consumer(Transport)
+    forgotten = []
+    table = SimpleNamespace(data=SimpleNamespace(forget_progress=lambda: forgotten.append(1)))
+    monkeypatch.setattr(app, "tables", SimpleNamespace(values=lambda: [table],
+                                                       changelog_topics=set()))
+    await books.on_partitions_assigned({COMMANDS}, 2)
+    assert forgotten == []  # the first assignment: nothing lapsed
+    books.membership.renewed_at = books.membership.clock() - 3600
+    await books.on_partitions_assigned({COMMANDS}, 3)
+    assert forgotten == [1] and not books.membership.lapsed()

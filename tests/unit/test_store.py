@@ -78,3 +78,19 @@ def test_progress_is_a_rows_version_or_the_sum_of_its_aggregates_versions() -> N
     assert is_behind(b'{"version": 1}', b'{"version": 2}')
     assert not is_behind(b'{"version": 2}', b'{"version": 2}')
     assert not is_behind(b'{"version": 1}', None)
+
+
+def test_a_store_told_to_forget_its_progress_restores_from_the_start_once(
+    tmp_path: Path,
+) -> None:
+    store = StoreIn(tmp_path)
+    tp = TP("changelog", 0)
+    store.apply_changelog_batch(changelog((b"k", b'{"version": 1}')), to_key=None,
+                                to_value=None)
+    assert store.persisted_offset(tp) == 0
+    store.forget_progress()
+    assert store.persisted_offset(tp) is None
+    store.apply_changelog_batch(changelog((b"k", b'{"version": 2}'), (b"k", b'{"version": 1}')),
+                                to_key=None, to_value=None)
+    assert store.persisted_offset(tp) == 1
+    assert orjson.loads(store._db_for_partition(0)[b"k"]) == {"version": 2}
