@@ -4,10 +4,6 @@ The handling works on a batch, in order: each decision sees the state left by th
 before it, in the batch too; every event of the batch is sent at once, and only when the
 broker has acknowledged them all do states, first results and replies follow. A crash or a
 retry before that point repeats the batch, which re-emits identical events.
-
-The agent hands it one command at a time. Fed from `take_events`, it lost commands when
-partitions moved (the fault suite's wipe-state and scale scenarios: commands with no result
-and no event, none parked), which one record at a time does not.
 """
 
 import asyncio
@@ -53,8 +49,8 @@ class Batch:
 
 @app.agent(topics.commands, concurrency=1)
 async def handle_commands(stream: StreamT[bytes]) -> None:
-    async for record in stream.events():
-        await handle_batch_or_park("command", [record], partial(handle_batch, [record]))
+    async for records in stream.take_events(settings.batch_size, settings.batch_within):
+        await handle_batch_or_park("command batch", records, partial(handle_batch, records))
 
 
 async def handle_batch(records: list[EventT]) -> None:
