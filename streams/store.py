@@ -125,8 +125,11 @@ def progress_of(value: bytes | None) -> int | None:
 
 
 def is_behind(value: bytes, current: bytes | None) -> bool:
-    new, old = progress_of(value), progress_of(current)
-    return new is not None and old is not None and new < old
+    old = progress_of(current)
+    if old is None:
+        return False
+    new = progress_of(value)
+    return new is not None and new < old
 
 
 STORES.aliases[SCHEME] = f"{__name__}:Store"
