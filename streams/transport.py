@@ -79,7 +79,7 @@ class Consumer(aiokafka.Consumer):
         super().__init__(*args, **kwargs)
         self.membership = Membership(self.app.conf.broker_session_timeout)
         self.unhandled: WeakSet[Message] = WeakSet()
-        self.seeks = 0  # odd while a seek is under way
+        self.seeks = 0  # counts the starts and the ends of seeks
         self.fetched_at = 0
         self.expected: dict[TP, int] = {}  # the next offset to hand over, per stream partition
         self.reread: dict[TP, int] = {}
