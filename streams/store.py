@@ -11,7 +11,6 @@ Restoring from a changelog keeps, for each key, the row that has come furthest (
 stopped can still send a few older rows when it runs again, after the new owner's.
 """
 
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
@@ -82,26 +81,24 @@ class Store(rocksdb.Store):
 
     def apply_changelog_batch(self, batch: Iterable[EventT], to_key: Callable[[Any], Any],
                               to_value: Callable[[Any], Any]) -> None:
-        rows: dict[int, dict[bytes, bytes | None]] = defaultdict(dict)
-        offsets: dict[TP, int] = {}
-        for event in batch:
+        events = list(batch)
+        latest: dict[tuple[int, bytes], bytes | None] = {}
+        kept = []
+        for event in events:
             message = event.message
-            offsets[message.tp] = max(message.offset, offsets.get(message.tp, -1))
-            pending = rows[message.partition]
+            slot = (message.partition, message.key)
             if message.value is not None:
-                current = (pending[message.key] if message.key in pending
+                current = (latest[slot] if slot in latest
                            else self._db_for_partition(message.partition).get(message.key))
                 if is_behind(message.value, current):
                     continue
-            pending[message.key] = message.value
-        for partition, pending in rows.items():
-            writes = rocksdict.WriteBatch(raw_mode=True)
-            for key, value in pending.items():
-                if value is None:
-                    writes.delete(key)
-                else:
-                    writes.put(key, value)
-            self._db_for_partition(partition).write(writes)
+            latest[slot] = message.value
+            kept.append(event)
+        super().apply_changelog_batch(kept, to_key, to_value)
+        offsets: dict[TP, int] = {}
+        for event in events:  # a skipped record is read all the same
+            offsets[event.message.tp] = max(event.message.offset,
+                                            offsets.get(event.message.tp, -1))
         for tp, offset in offsets.items():
             self.set_persisted_offset(tp, offset)
 
