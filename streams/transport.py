@@ -12,9 +12,13 @@ stale could also move the fetcher past records that were then never handed over 
 Here the consumer remembers, per stream partition, the next offset it must hand over: a fetch
 stops being handed over once a seek begins; records before that offset are not handed over
 twice; and a fetch that starts past it makes the consumer seek back and read again (once: a
-second time the offsets are a real hole). Acknowledgements that arrive after Faust cleared
-its books for a rebalance no longer carry into the next generation (the books are cleared on
-assignment), and a record an agent left unhandled does not count as done.
+second time the offsets are a real hole). That seek runs on the consumer's thread: Faust's
+own seek() moves the fetcher from the event loop's thread, and a fetch in progress on the
+consumer's thread could move it on again, so the records were skipped after all.
+Acknowledgements that arrive after Faust cleared its books for a rebalance no longer carry
+into the next generation (the books are cleared on assignment), a record an agent left
+unhandled does not count as done, and nothing is committed past the committed offset until
+that record is done (Faust committed past it when the records after it were).
 
 Hand-off. For every message, Faust's consumer races the delivery against a flow suspension
 with `Service.wait_first`: four tasks and an `asyncio.wait` per message, which costs more
@@ -30,6 +34,7 @@ from collections.abc import AsyncIterator, Generator, Iterable, Mapping
 from typing import Any, ClassVar
 from weakref import WeakSet
 
+from aiokafka.errors import IllegalStateError
 from faust.transport.drivers import aiokafka
 from faust.types import TP, Message
 from mode.services import WaitResults
@@ -120,13 +125,9 @@ class Consumer(aiokafka.Consumer):
             await super().perform_seek()
         finally:
             self.seeks += 1
+        self.reread.clear()
         self.expected = {tp: offset for tp, offset in self._read_offset.items()
                          if offset is not None and not self._is_changelog_tp(tp)}
-
-    async def seek(self, partition: TP, offset: int) -> None:
-        await super().seek(partition, offset)
-        if not self._is_changelog_tp(partition):
-            self.expected[partition] = offset
 
     async def _getmany(self, active_partitions: set[TP] | None,
                        timeout: float) -> Mapping[TP, list[Any]]:
@@ -143,10 +144,34 @@ class Consumer(aiokafka.Consumer):
                 log.info("%s[%s]: fetched from %s, but %s was never handed over: reading again",
                          tp.topic, tp.partition, batch[0].offset, expected)
                 self.reread[tp] = expected
-                await self.seek(tp, expected)
+                await self.read_again(tp, expected)
             else:
+                if batch[0].offset > expected:
+                    log.warning("%s[%s]: offsets %s to %s are not in the log", tp.topic,
+                                tp.partition, expected, batch[0].offset - 1)
+                    self._gap[tp].addi(expected, batch[0].offset)
                 kept[tp] = [record for record in batch if record.offset >= expected]
         return kept
+
+    async def read_again(self, tp: TP, offset: int) -> None:
+        """Seek on the consumer's own thread: Faust's seek() moves the fetcher from this
+        thread, racing a fetch in progress there, which can move it on past the seek."""
+        try:
+            await self.seek_wait({tp: offset})
+        except (IllegalStateError, TimeoutError) as exc:  # revoked meanwhile: a rebalance seeks
+            log.info("%s[%s]: not read again: %r", tp.topic, tp.partition, exc)
+            return
+        self.expected[tp] = offset
+
+    def _new_offset(self, tp: TP) -> int | None:
+        # Faust commits past the committed offset when the acknowledgements start one after
+        # it; that record may never have been handled.
+        committed = self._committed_offset[tp]
+        if (committed is not None and self._acked[tp]
+                and committed not in self._acked_index[tp]
+                and not self._gap[tp].overlaps_point(committed)):
+            return None
+        return super()._new_offset(tp)
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         changelogs = self.app.tables.changelog_topics

@@ -100,19 +100,44 @@ async def test_records_the_fetcher_moved_past_are_read_again_once(
     async def fetch(self: Consumer, active: Any, timeout: float) -> Any:
         return fetches.pop(0)
 
-    async def seek(self: Consumer, tp: TP, offset: int) -> None:
-        sought.append(offset)
+    async def seek_wait(self: Consumer, partitions: dict[TP, int]) -> None:
+        sought.append(partitions[COMMANDS])
+
+    async def seek_from_this_thread(self: Consumer, tp: TP, offset: int) -> None:
+        raise AssertionError("a seek from the event loop's thread races the consumer thread")
 
     monkeypatch.setattr(aiokafka.Consumer, "_getmany", fetch)
-    monkeypatch.setattr(aiokafka.Consumer, "_seek", seek)
+    monkeypatch.setattr(aiokafka.Consumer, "seek_wait", seek_wait)
+    monkeypatch.setattr(aiokafka.Consumer, "_seek", seek_from_this_thread)
     books.expected[COMMANDS] = 156
     assert await books._getmany({COMMANDS}, 1.0) == {}
-    assert sought == [156] and books._read_offset[COMMANDS] == 156
+    assert sought == [156]
     assert [r.offset for r in (await books._getmany({COMMANDS}, 1.0))[COMMANDS]] == [156, 157]
     books.expected[COMMANDS] = 158
     assert await books._getmany({COMMANDS}, 1.0) == {}
     kept = await books._getmany({COMMANDS}, 1.0)  # offsets 158 to 169 are not there
     assert [r.offset for r in kept[COMMANDS]] == [170, 171] and sought == [156, 158]
+    assert books._gap[COMMANDS].overlaps(158, 170) and not books._gap[COMMANDS].overlaps(170)
+
+
+@pytest.mark.usefixtures("acking")
+def test_nothing_is_committed_past_a_committed_offset_not_yet_done() -> None:
+    books = consumer(Transport)
+    books._committed_offset[COMMANDS] = 156
+    for offset in (157, 158):
+        books.ack(message(offset))
+    assert books._new_offset(COMMANDS) is None
+    books.ack(message(156))
+    assert books._new_offset(COMMANDS) == 159
+
+
+@pytest.mark.usefixtures("acking")
+def test_a_hole_in_the_log_at_the_committed_offset_is_committed_past() -> None:
+    books = consumer(Transport)
+    books._committed_offset[COMMANDS] = 156
+    books._gap[COMMANDS].addi(156, 158)
+    books.ack(message(158))
+    assert books._new_offset(COMMANDS) == 159
 
 
 async def test_records_already_handed_over_are_not_handed_over_again(
