@@ -4,13 +4,17 @@ Fed from the command-results topic (keyed by command id), so any worker can rout
 lookup to the result's owner and wait there for a result that has not arrived yet.
 """
 
-from faust import StreamT
+from functools import partial
+
+from faust import EventT, StreamT
 from pydantic import ValidationError
 
-from agents.dead_letters import park
+from agents.batching import as_current, last_per_partition
+from agents.dead_letters import handle_batch_or_park, park
 from agents.progress import progress
+from agents.saga_agent import route_parsed
 from streams import topics
-from streams.app import app, bytes_table
+from streams.app import app, bytes_table, settings
 from streams.envelopes import CommandResult
 
 NAME = "command-results"
@@ -18,18 +22,34 @@ RESULTS = bytes_table(f"{NAME}-v1")
 
 
 @app.agent(topics.command_results, concurrency=1)
-async def record_results(stream: StreamT[bytes]) -> None:
-    async for event in stream.events():
-        message = event.message
-        try:
-            result = CommandResult.model_validate_json(event.value)
-        except ValidationError as exc:
-            await park(event, f"unreadable command result: {exc}")
-        else:
-            key = str(result.command_id).encode()
-            if key not in RESULTS:
-                RESULTS[key] = event.value
-        progress.folded(NAME, message.partition, message.offset, message.timestamp)
+async def read_results(stream: StreamT[bytes]) -> None:
+    """The one agent reading the command-results topic: it records each result and routes
+    the ones the saga waits for. (Two agents on one topic can hang a rebalance: Faust's
+    wait for in-flight records waits for a record one stream has dropped and another done.)"""
+    async for batch in stream.take_events(settings.batch_size, settings.batch_within):
+        parsed = [(record, await read(record)) for record in batch]
+        await handle_batch_or_park("results batch", batch, partial(handle_batch, parsed))
+        for partition, record in last_per_partition(batch).items():
+            progress.folded(NAME, partition, record.message.offset, record.message.timestamp)
+
+
+async def read(record: EventT) -> CommandResult | None:
+    try:
+        return CommandResult.model_validate_json(record.value)
+    except ValidationError as exc:
+        await park(record, f"unreadable command result: {exc}")
+        return None
+
+
+async def handle_batch(parsed: list[tuple[EventT, CommandResult | None]]) -> None:
+    for record, result in parsed:
+        if result is None:
+            continue
+        as_current(record)
+        key = str(result.command_id).encode()
+        if key not in RESULTS:
+            RESULTS[key] = record.value
+        await route_parsed(record, result)
 
 
 def result_of(command_id: str) -> CommandResult | None:

@@ -20,20 +20,6 @@ SAGA_INPUT: TypeAdapter[Input] = TypeAdapter(Input)
 RESERVATIONS = bytes_table("reservation-saga")
 
 
-@app.agent(topics.command_results, concurrency=1)
-async def route_results_to_saga(stream: StreamT[bytes]) -> None:
-    async for event in stream.events():
-        await route(event)
-
-
-async def route(event: EventT) -> None:
-    try:
-        message = SAGA_INPUT.validate_json(event.value)
-    except ValidationError:
-        return  # parked by the results view, which reads this topic too
-    await route_parsed(event, message)
-
-
 async def route_parsed(event: EventT, message: Input) -> None:
     """Re-key what the saga cares about by its order id, so one saga owns each order."""
     order_id = order_of(message)
