@@ -133,7 +133,7 @@ async def poison(run: Run) -> None:
 SCENARIOS = [
     Scenario("kill-9", kill_twice),
     Scenario("wipe-state", wipe_state),
-    Scenario("scale-1-2-3-1", scale, workers=1, commands=1500),
+    Scenario("scale-1-2-3-1", scale, workers=1, commands=1500, fast=True),
     Scenario("broker-restart", restart_broker),
     Scenario("leader-kill-3-nodes", kill_leader, nodes=3),
     Scenario("pause-past-session", pause, commands=1500),
