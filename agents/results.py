@@ -24,8 +24,9 @@ RESULTS = bytes_table(f"{NAME}-v1")
 @app.agent(topics.command_results, concurrency=1)
 async def read_results(stream: StreamT[bytes]) -> None:
     """The one agent reading the command-results topic: it records each result and routes
-    the ones the saga waits for. (Two agents on one topic can hang a rebalance: Faust's
-    wait for in-flight records waits for a record one stream has dropped and another done.)"""
+    the ones the saga waits for. (With two agents on one topic, a rebalance could wait
+    forever for a record one had handled while the other's copy was stuck in an interrupted
+    hand-off.)"""
     async for batch in stream.take_events(settings.batch_size, settings.batch_within):
         parsed = [(record, await read(record)) for record in batch]
         await handle_batch_or_park("results batch", batch, partial(handle_batch, parsed))
