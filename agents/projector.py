@@ -8,6 +8,7 @@ view's table is a Faust windowed table over the events' time.
 
 import logging
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import orjson
@@ -15,7 +16,7 @@ from faust import EventT, StreamT, TopicT
 from pydantic import ValidationError
 
 from agents.batching import as_current, grouped, last_per_partition
-from agents.dead_letters import park
+from agents.dead_letters import handle_batch_or_park, park
 from agents.progress import progress
 from agents.subscriptions import subscriptions
 from streams import topics
@@ -106,13 +107,19 @@ def _repartitioned_agent(view: View, topic: TopicT) -> None:
         async for batch in stream.take_events(settings.batch_size, settings.batch_within):
             data = [record for record in batch if not record.value.startswith(WATERMARK_PREFIX)]
             parsed = [(record, await read(record)) for record in data]
-            await fold(view, [((record.key or b"").decode(errors="replace"), (record, event))
-                              for record, event in parsed
-                              if event is not None and event.type in view.handles])
-            for record in batch:
-                await _record_progress(view, record)
+            await handle_batch_or_park(f"{view.name} batch", batch,
+                                       partial(project_batch, view, batch, parsed))
 
     app.agent(topic, name=f"project-{view.name}", concurrency=1)(project_repartitioned)
+
+
+async def project_batch(view: View, batch: list[EventT],
+                        parsed: list[tuple[EventT, Event | None]]) -> None:
+    await fold(view, [((record.key or b"").decode(errors="replace"), (record, event))
+                      for record, event in parsed
+                      if event is not None and event.type in view.handles])
+    for record in batch:
+        await _record_progress(view, record)
 
 
 async def _record_progress(view: View, record: EventT) -> None:
