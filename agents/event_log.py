@@ -7,7 +7,7 @@ from faust import EventT, StreamT
 
 from agents.dead_letters import handle_batch_or_park
 from agents.projector import project_log, read
-from agents.saga_agent import route_parsed
+from agents.saga_agent import route_to_saga
 from streams import topics
 from streams.app import app, settings
 from streams.envelopes import Event
@@ -24,4 +24,4 @@ async def handle_batch(parsed: list[tuple[EventT, Event | None]]) -> None:
     await project_log(parsed)
     for record, event in parsed:
         if event is not None:
-            await route_parsed(record, event)
+            await route_to_saga(record, event)

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from agents.batching import as_current, last_per_partition
 from agents.dead_letters import handle_batch_or_park, park
 from agents.progress import progress
-from agents.saga_agent import route_parsed
+from agents.saga_agent import route_to_saga
 from streams import topics
 from streams.app import app, bytes_table, settings
 from streams.envelopes import CommandResult
@@ -50,7 +50,7 @@ async def handle_batch(parsed: list[tuple[EventT, CommandResult | None]]) -> Non
         key = str(result.command_id).encode()
         if key not in RESULTS:
             RESULTS[key] = record.value
-        await route_parsed(record, result)
+        await route_to_saga(record, result)
 
 
 def result_of(command_id: str) -> CommandResult | None:

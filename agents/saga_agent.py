@@ -20,7 +20,7 @@ SAGA_INPUT: TypeAdapter[Input] = TypeAdapter(Input)
 RESERVATIONS = bytes_table("reservation-saga")
 
 
-async def route_parsed(event: EventT, message: Input) -> None:
+async def route_to_saga(event: EventT, message: Input) -> None:
     """Re-key what the saga cares about by its order id, so one saga owns each order."""
     order_id = order_of(message)
     if order_id is not None:
