@@ -3,7 +3,7 @@ PY := .venv/bin/python
 PORT ?= 6066
 
 .PHONY: run worker test unit lint faults kafka stop status clean bench
-STRICT := agents/order.py agents/product.py agents/saga.py agents/aggregates.py tables \
+STRICT := domain tables \
 	streams/commands.py streams/events.py streams/envelopes.py streams/partitioning.py
 
 .venv/.installed: pyproject.toml .ci/requirements.py

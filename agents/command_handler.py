@@ -17,10 +17,10 @@ from faust import EventT, StreamT
 from pydantic import ValidationError
 
 from agents import write_model
-from agents.aggregates import BY_COMMAND, Aggregate, handle
 from agents.batching import as_current
 from agents.dead_letters import handle_batch_or_park, park
-from agents.rejection import Rejected
+from domain.aggregates import BY_COMMAND, Aggregate, handle
+from domain.rejection import Rejected
 from streams import topics
 from streams.app import app, ensure_member, settings
 from streams.envelopes import Command, Position, encode, parse_command, result_of

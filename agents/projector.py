@@ -17,12 +17,12 @@ from pydantic import ValidationError
 
 from agents.batching import as_current, grouped, last_per_partition
 from agents.dead_letters import handle_batch_or_park, park
-from agents.progress import progress
-from agents.subscriptions import subscriptions
 from streams import topics
 from streams.app import app, bytes_table, settings
 from streams.envelopes import Event, parse_event
+from tables.progress import progress
 from tables.registry import VIEWS
+from tables.subscriptions import subscriptions
 from tables.view import View, apply
 
 log = logging.getLogger(__name__)

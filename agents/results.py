@@ -11,11 +11,11 @@ from pydantic import ValidationError
 
 from agents.batching import as_current, last_per_partition
 from agents.dead_letters import handle_batch_or_park, park
-from agents.progress import progress
 from agents.saga_agent import route_to_saga
 from streams import topics
 from streams.app import app, bytes_table, settings
 from streams.envelopes import CommandResult
+from tables.progress import progress
 
 NAME = "command-results"
 RESULTS = bytes_table(f"{NAME}-v1")

@@ -10,7 +10,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from agents.batching import as_current
 from agents.dead_letters import handle_batch_or_park, park
-from agents.saga import Input, Reservation, order_of, react
+from domain.saga import Input, Reservation, order_of, react
 from streams import topics
 from streams.app import app, bytes_table, ensure_member, settings
 from streams.envelopes import encode

@@ -7,7 +7,7 @@ and its aggregate's state and history are always on the same partition.
 from typing import Any
 from uuid import UUID
 
-from agents.aggregates import AGGREGATES, Aggregate
+from domain.aggregates import AGGREGATES, Aggregate
 from streams.app import bytes_table
 from streams.envelopes import CommandResult, encode
 

@@ -32,7 +32,7 @@ from bench.pipeline_tools import (
     verify,
     wait_folded,
 )
-from streams.verify import partitions_of
+from ops.verify import partitions_of
 from tables.registry import VIEWS
 
 FIXED_RATES = (200.0, 1000.0, 5000.0)

@@ -17,7 +17,7 @@ import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.verify import partitions_of
+from ops.verify import partitions_of
 from tests.integration.cluster import ROOT, Worker, wait_until_all_ready
 
 PAGE_SIZE = 4096

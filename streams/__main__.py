@@ -1,5 +1,5 @@
-"""Run the Shopstream CLI: `python -m streams worker`."""
+"""`python -m streams worker`: the door to the operator's commands, which live a floor up (ops)."""
 
-from streams.cli import main
+import runpy
 
-main()
+runpy.run_module("ops", run_name="__main__")

@@ -7,8 +7,8 @@ from faust import EventT, TopicT
 from faust.types import TransportT
 
 import streams.store  # noqa: F401  (registers the rocksdb-shared:// store)
+from streams.faust_patches import DirectTransport, Transport
 from streams.settings import Settings
-from streams.transport import DirectTransport, Transport
 
 settings = Settings.from_env()
 

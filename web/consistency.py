@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agents.progress import progress
 from streams.app import settings
 from streams.partitioning import owning_partition
 from streams.tokens import Token
+from tables.progress import progress
 from tables.view import View
 from web import monitoring
 

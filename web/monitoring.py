@@ -24,12 +24,12 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from agents import dead_letters, results, retry
 from agents.dead_letter_watch import LEDGER
-from agents.progress import progress
 from agents.projector import INPUT_TOPIC
-from agents.subscriptions import subscriptions
 from streams import topics
 from streams.app import app
+from tables.progress import progress
 from tables.registry import VIEWS
+from tables.subscriptions import subscriptions
 
 PROJECTIONS: dict[str, str] = {**INPUT_TOPIC, results.NAME: topics.command_results.get_topic_name()}
 """Every projection this worker folds, by name, and the topic it folds."""

@@ -15,9 +15,9 @@ from aiohttp import web as aiohttp_web
 from faust.web import Request, Response, View
 
 from agents.projector import read_row
-from agents.subscriptions import CLOSED, subscriptions
 from streams.app import app
 from tables.registry import VIEWS
+from tables.subscriptions import CLOSED, subscriptions
 from web.routing import Unroutable, is_self, locate
 
 HEARTBEAT_SECONDS = 15.0

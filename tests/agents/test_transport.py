@@ -12,7 +12,7 @@ from faust.transport.drivers import aiokafka
 from faust.types import TP, Message
 
 from streams.app import app
-from streams.transport import Consumer, DirectTransport, Transport
+from streams.faust_patches import Consumer, DirectTransport, Transport
 
 COMMANDS = TP("commands", 0)
 

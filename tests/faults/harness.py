@@ -16,7 +16,7 @@ import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from streams.verify import read_topic
+from ops.verify import read_topic
 from tests.faults.load import Load, probe_payload, probe_skus
 from tests.integration.cluster import (
     ROOT,

@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
-from streams.verify import read_log
+from ops.verify import read_log
 from tests.integration.cluster import Kafka, Results, Worker, get_json
 
 pytestmark = pytest.mark.integration

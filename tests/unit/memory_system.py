@@ -5,9 +5,9 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
-from agents.aggregates import BY_COMMAND, handle
-from agents.rejection import Rejected
-from agents.saga import order_of, react
+from domain.aggregates import BY_COMMAND, handle
+from domain.rejection import Rejected
+from domain.saga import order_of, react
 from streams.envelopes import Command, CommandResult, Event, result_of
 
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

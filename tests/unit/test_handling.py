@@ -6,9 +6,9 @@ from uuid import uuid4
 
 import pytest
 
-from agents.aggregates import PRODUCT, handle
-from agents.rejection import Rejected
-from agents.saga import react
+from domain.aggregates import PRODUCT, handle
+from domain.rejection import Rejected
+from domain.saga import react
 from streams import commands as c
 from streams import events as e
 from streams.envelopes import Command, Event, stamp

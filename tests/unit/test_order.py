@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from agents.order import Order, decide, evolve
-from agents.rejection import Rejected
+from domain.order import Order, decide, evolve
+from domain.rejection import Rejected
 from streams import commands as c
 from streams import events as e
 

@@ -2,7 +2,7 @@
 
 from importlib.metadata import packages_distributions
 
-OURS = ("streams", "agents", "tables", "web")
+OURS = ("streams", "domain", "tables", "agents", "web", "ops")
 
 
 def test_no_installed_distribution_claims_our_package_names() -> None:

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.product import Product, decide, evolve
-from agents.rejection import Rejected
+from domain.product import Product, decide, evolve
+from domain.rejection import Rejected
 from streams import commands as c
 from streams import events as e
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import orjson
 
+from ops.schema import write
 from streams.commands import COMMANDS
 from streams.events import EVENTS
-from streams.schema import write
 
 
 def test_every_message_type_gets_a_schema_that_pins_its_type(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from decimal import Decimal
 from typing import Literal
 
-from agents.rejection import Rejected
+from domain.rejection import Rejected
 from streams import commands as c
 from streams import events as e
 from streams.commands import Message

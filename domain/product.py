@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from agents.rejection import Rejected
+from domain.rejection import Rejected
 from streams import commands as c
 from streams import events as e
 from streams.commands import Message

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from agents import order, product
-from agents.rejection import Rejected
+from domain import order, product
+from domain.rejection import Rejected
 from streams import commands as c
 from streams.commands import Message
 from streams.envelopes import Command, Event, stamp

@@ -10,7 +10,7 @@ import agents.event_log
 import agents.projector
 import agents.results
 import agents.saga_agent
-import streams.subcommands
+import ops.commands
 import web.middleware
 import web.monitoring
 import web.openapi
@@ -19,7 +19,7 @@ import web.views
 from streams.app import app
 
 REGISTERED = (agents.command_handler, agents.dead_letter_watch, agents.event_log,
-              agents.projector, agents.results, agents.saga_agent, streams.subcommands,
+              agents.projector, agents.results, agents.saga_agent, ops.commands,
               web.middleware, web.monitoring, web.openapi, web.push, web.views)
 
 

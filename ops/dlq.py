@@ -6,8 +6,8 @@ from typing import Literal
 from aiokafka import AIOKafkaProducer
 
 from agents.dead_letters import DeadLetter, Ledger, Resolution
+from ops.verify import read_topic
 from streams.envelopes import encode, utc_now
-from streams.verify import read_topic
 
 
 async def ledger(bootstrap: str, topic: str) -> Ledger:

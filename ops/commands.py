@@ -6,9 +6,9 @@ from pathlib import Path
 import click
 from faust.cli import AppCommand, argument, option
 
-from streams import dead_letter_tools
-from streams import schema as schema_documents
-from streams import verify as log_check
+from ops import dlq as dead_letter_tools
+from ops import schema as schema_documents
+from ops import verify as log_check
 from streams.app import app, settings
 
 

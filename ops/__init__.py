@@ -1,0 +1,1 @@
+"""The operator's commands: the CLI, verify, dead letters, schemas."""
