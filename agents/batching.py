@@ -1,23 +1,12 @@
-"""Folding a batch of records from `stream.take_events`, where Faust sets no current event.
+"""Taking a batch from `stream.take_events` apart: by key, and the last record per partition."""
 
-A table read or write picks its partition's store and changelog partition from Faust's
-current event; inside a batch we name that event ourselves, per key.
-"""
-
-import weakref
 from collections.abc import Hashable, Iterable
 from typing import TypeVar
 
 from faust import EventT
-from faust import streams as faust_streams
 
 Key = TypeVar("Key", bound=Hashable)
 Item = TypeVar("Item")
-
-
-def as_current(event: EventT) -> None:
-    """Make `event` the current event for the table operations that follow in this task."""
-    faust_streams._current_event.set(weakref.ref(event))
 
 
 def last_per_partition(records: Iterable[EventT]) -> dict[int, EventT]:

@@ -17,13 +17,13 @@ from faust import EventT, StreamT
 from pydantic import ValidationError
 
 from agents import write_model
-from agents.batching import as_current
 from agents.dead_letters import handle_batch_or_park, park
 from domain.aggregates import BY_COMMAND, Aggregate, handle
 from domain.rejection import Rejected
 from streams import topics
 from streams.app import app, ensure_member, settings
 from streams.envelopes import Command, Position, encode, parse_command, result_of
+from streams.faust_patches import as_current
 from streams.partitioning import owning_partition
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ async def handle_batch(records: list[EventT]) -> None:
     batch = Batch()
     for record in records:
         try:
-            await decide(record, batch)
+            await handle_command(record, batch)
         except Exception as exc:  # a bug must park the command, not stop the agent
             log.exception("command handling failed")
             await park(record, f"handling failed: {type(exc).__name__}: {exc}")
@@ -74,7 +74,8 @@ async def handle_batch(records: list[EventT]) -> None:
         await send_result(command, result)
 
 
-async def decide(record: EventT, batch: Batch) -> None:
+async def handle_command(record: EventT, batch: Batch) -> None:
+    """Parse, dedupe, load the state, decide and send the events of one command."""
     try:
         command = parse_command(record.value)
     except ValidationError as exc:

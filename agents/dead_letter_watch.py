@@ -6,9 +6,9 @@ import logging
 
 from aiokafka import AIOKafkaConsumer
 
-from agents.dead_letters import Ledger
 from streams import topics
 from streams.app import app, settings
+from streams.dead_letters import Ledger
 
 log = logging.getLogger(__name__)
 LEDGER = Ledger()

@@ -1,16 +1,22 @@
-"""The one agent reading the event log: each batch is parsed once, folded into the views and
-routed to the saga."""
+"""The one agent reading the event log: each batch is parsed once, folded into the views
+keyed by aggregate, forwarded to the repartitioned ones and routed to the saga."""
 
 from functools import partial
 
 from faust import EventT, StreamT
 
+from agents.batching import last_per_partition
 from agents.dead_letters import handle_batch_or_park
-from agents.projector import project_log, read
+from agents.projection import fold, read
+from agents.repartition import FORWARDED, forward
 from agents.saga_agent import route_to_saga
 from streams import topics
 from streams.app import app, settings
 from streams.envelopes import Event
+from tables.progress import progress
+from tables.registry import VIEWS
+
+DIRECT = [view for view in VIEWS.values() if view.by_aggregate]
 
 
 @app.agent(topics.events, concurrency=1)
@@ -25,3 +31,18 @@ async def handle_batch(parsed: list[tuple[EventT, Event | None]]) -> None:
     for record, event in parsed:
         if event is not None:
             await route_to_saga(record, event)
+
+
+async def project_log(batch: list[tuple[EventT, Event | None]]) -> None:
+    """Fold a batch into the views keyed by aggregate and forward it to the repartitioned
+    ones; then tell readers how far each partition has got."""
+    readable = [(record, event) for record, event in batch if event is not None]
+    for view in DIRECT:
+        await fold(view, [(key, (record, event)) for record, event in readable
+                          if event.type in view.handles for key in view.keys(event)])
+    await forward(readable)
+    for partition, record in last_per_partition(record for record, _ in batch).items():
+        for view in DIRECT:
+            progress.folded(view.name, partition, record.message.offset,
+                            record.message.timestamp)
+        FORWARDED[partition] = record.message.offset

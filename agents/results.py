@@ -1,24 +1,20 @@
-"""The command-results view: each command's result by command id, for GET /commands/{id}.
-
-Fed from the command-results topic (keyed by command id), so any worker can route a
-lookup to the result's owner and wait there for a result that has not arrived yet.
-"""
+"""The agent feeding the command-results view (`tables.results`) from the command-results
+topic, keyed by command id, so any worker can route a lookup to the result's owner."""
 
 from functools import partial
 
 from faust import EventT, StreamT
 from pydantic import ValidationError
 
-from agents.batching import as_current, last_per_partition
+from agents.batching import last_per_partition
 from agents.dead_letters import handle_batch_or_park, park
 from agents.saga_agent import route_to_saga
 from streams import topics
-from streams.app import app, bytes_table, settings
+from streams.app import app, settings
 from streams.envelopes import CommandResult
+from streams.faust_patches import as_current
 from tables.progress import progress
-
-NAME = "command-results"
-RESULTS = bytes_table(f"{NAME}-v1")
+from tables.results import NAME, RESULTS
 
 
 @app.agent(topics.command_results, concurrency=1)
@@ -51,21 +47,3 @@ async def handle_batch(parsed: list[tuple[EventT, CommandResult | None]]) -> Non
         if key not in RESULTS:
             RESULTS[key] = record.value
         await route_to_saga(record, result)
-
-
-def result_of(command_id: str) -> CommandResult | None:
-    raw = RESULTS.get(command_id.encode())
-    return CommandResult.model_validate_json(raw) if raw is not None else None
-
-
-async def wait_for_result(command_id: str, partition: int, timeout: float) -> CommandResult | None:
-    found: list[CommandResult] = []
-
-    def arrived() -> bool:
-        result = result_of(command_id)
-        if result is not None:
-            found.append(result)
-        return result is not None
-
-    await progress.wait_until(NAME, partition, arrived, timeout)
-    return found[-1] if found else None

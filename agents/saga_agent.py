@@ -8,12 +8,12 @@ from functools import partial
 from faust import EventT, StreamT
 from pydantic import TypeAdapter, ValidationError
 
-from agents.batching import as_current
 from agents.dead_letters import handle_batch_or_park, park
 from domain.saga import Input, Reservation, order_of, react
 from streams import topics
 from streams.app import app, bytes_table, ensure_member, settings
 from streams.envelopes import encode
+from streams.faust_patches import as_current
 
 log = logging.getLogger(__name__)
 SAGA_INPUT: TypeAdapter[Input] = TypeAdapter(Input)

@@ -7,7 +7,7 @@ declares agents, tables, pages or commands is imported here by name.
 import agents.command_handler
 import agents.dead_letter_watch
 import agents.event_log
-import agents.projector
+import agents.repartition
 import agents.results
 import agents.saga_agent
 import ops.commands
@@ -19,7 +19,7 @@ import web.views
 from streams.app import app
 
 REGISTERED = (agents.command_handler, agents.dead_letter_watch, agents.event_log,
-              agents.projector, agents.results, agents.saga_agent, ops.commands,
+              agents.repartition, agents.results, agents.saga_agent, ops.commands,
               web.middleware, web.monitoring, web.openapi, web.push, web.views)
 
 

@@ -5,8 +5,8 @@ from typing import Literal
 
 from aiokafka import AIOKafkaProducer
 
-from agents.dead_letters import DeadLetter, Ledger, Resolution
 from ops.verify import read_topic
+from streams.dead_letters import DeadLetter, Ledger, Resolution
 from streams.envelopes import encode, utc_now
 
 

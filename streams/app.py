@@ -4,33 +4,15 @@ from collections.abc import Iterable
 
 import faust
 from faust import EventT, TopicT
-from faust.types import TransportT
 
 import streams.store  # noqa: F401  (registers the rocksdb-shared:// store)
-from streams.faust_patches import DirectTransport, Transport
+from streams import faust_patches
 from streams.settings import Settings
 
 settings = Settings.from_env()
 
 
-class Table(faust.Table):
-    """Faust's table, which waits for a changelog topic it has just created to show its
-    partitions instead of failing every write.
-
-    Faust checks once per table that the changelog has as many partitions as the stream
-    writing to it. A changelog created moments ago can still show 0 partitions in the
-    consumer's metadata, and Faust then raised PartitionsMismatch on every write (every
-    saga step of a worker was dead-lettered that way). A count of 0 is not a mismatch: the
-    check is left for a later write, when the metadata has caught up.
-    """
-
-    def _verify_source_topic_partitions(self, source_topic: str) -> None:
-        if self.app.consumer.topic_partitions(self.changelog_topic_name) == 0:
-            return
-        super()._verify_source_topic_partitions(source_topic)
-
-
-class App(faust.App):
+class App(faust_patches.App):
     """Faust's app, which also declares the project's topics before anything can use them.
 
     Faust declares only the internal topics an agent subscribes to; the command-results
@@ -48,10 +30,6 @@ class App(faust.App):
         await super().on_start()
         for topic in self.project_topics:
             await topic.maybe_declare()
-
-    def _new_transport(self) -> TransportT:
-        chosen = DirectTransport if settings.handoff == "direct" else Transport
-        return chosen(self.conf.broker_consumer, self)
 
 
 app = App(
@@ -73,7 +51,7 @@ app = App(
     producer_max_batch_size=256 * 1024,
     broker_max_poll_records=2000,
     autodiscover=False,
-    Table=Table,
+    Table=faust_patches.Table,
     loghandlers=[],
 )
 app.project_topics = []

@@ -30,7 +30,6 @@ class Settings:
     retry_cap: float
     send_timeout: float
     rocksdb_memory: int
-    handoff: str
     linger_ms: int
     max_body: int
 
@@ -58,7 +57,6 @@ class Settings:
             retry_cap=float(_env("RETRY_CAP", "5")),
             send_timeout=float(_env("SEND_TIMEOUT", "15")),
             rocksdb_memory=int(_env("ROCKSDB_MEMORY_MB", "128")) * 1024 * 1024,
-            handoff=_env("HANDOFF", "direct"),
             linger_ms=int(_env("LINGER_MS", "2")),
             max_body=int(_env("MAX_BODY", str(64 * 1024))),
         )

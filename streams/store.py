@@ -20,6 +20,7 @@ import rocksdict
 from faust.stores import STORES, rocksdb
 from faust.types import TP, EventT
 
+from streams.faust_patches import stored_value
 from streams.settings import Settings
 
 SCHEME = "rocksdb-shared"
@@ -89,7 +90,7 @@ class Store(rocksdb.Store):
             slot = (message.partition, message.key)
             if message.value is not None:
                 current = (latest[slot] if slot in latest
-                           else self._db_for_partition(message.partition).get(message.key))
+                           else stored_value(self, message.partition, message.key))
                 if is_behind(message.value, current):
                     continue
             latest[slot] = message.value

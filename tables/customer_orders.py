@@ -3,12 +3,28 @@
 Keyed by customer, not by order, so its events are repartitioned by customer id.
 """
 
+from datetime import datetime
+
 from streams import events as e
+from streams.commands import Money
 from streams.envelopes import Event
 from tables import orders
-from tables.view import Data, View
+from tables.view import Data, Row, View
 
 SUMMARY_FIELDS = ("order_id", "status", "total", "placed_at", "updated_at")
+
+
+class OrderSummary(Row):
+    order_id: str
+    status: orders.Status
+    total: Money | None
+    placed_at: datetime
+    updated_at: datetime
+
+
+class CustomerOrders(Row):
+    customer_id: str
+    orders: list[OrderSummary]
 
 
 def customer_of(event: Event) -> str:
@@ -32,6 +48,7 @@ VIEW = View(
     handles=orders.VIEW.handles,
     keys=lambda event: [customer_of(event)],
     project=project,
+    row=CustomerOrders,
     by_aggregate=False,
     paged="orders",
 )

@@ -1,8 +1,26 @@
 """The `orders` view: one row per order, with its status, lines, total and timestamps."""
 
+from datetime import datetime
+from typing import Literal
+
 from streams import events as e
+from streams.commands import Money, OrderLine, PricedLine
 from streams.envelopes import Event
-from tables.view import Data, View
+from tables.view import Data, Row, View
+
+Status = Literal["placed", "confirmed", "rejected", "paid", "shipped", "cancelled"]
+
+
+class Order(Row):
+    order_id: str
+    status: Status
+    customer_id: str
+    lines: list[PricedLine] | list[OrderLine]
+    total: Money | None
+    reason: str | None
+    version: int
+    placed_at: datetime
+    updated_at: datetime
 
 STATUS_AFTER = {
     "OrderConfirmed": "confirmed",
@@ -46,4 +64,5 @@ VIEW = View(
     handles=frozenset({"OrderPlaced", *STATUS_AFTER}),
     keys=lambda event: [event.aggregate_id],
     project=project,
+    row=Order,
 )

@@ -1,8 +1,22 @@
 """The `products` view: name, price, stock on hand, reserved and available, per sku."""
 
+from datetime import datetime
+
 from streams import events as e
+from streams.commands import Money
 from streams.envelopes import Event
-from tables.view import Data, View
+from tables.view import Data, Row, View
+
+
+class Product(Row):
+    sku: str
+    name: str
+    price: Money
+    on_hand: int
+    reserved: int
+    available: int
+    version: int
+    updated_at: datetime
 
 
 def project(product: Data | None, event: Event, _: str = "") -> Data:
@@ -33,4 +47,5 @@ VIEW = View(
                        "StockReservationRejected", "StockReleased"}),
     keys=lambda event: [event.aggregate_id],
     project=project,
+    row=Product,
 )

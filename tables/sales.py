@@ -4,14 +4,24 @@ A sale is booked when an order is confirmed at its reserved prices, and given ba
 hour a confirmed or paid order is cancelled; each hour's row is net of both.
 """
 
+from datetime import datetime
 from decimal import Decimal
+
+from pydantic import Field
 
 from streams import events as e
 from streams.commands import PricedLine
 from streams.envelopes import Event
-from tables.view import Data, View
+from tables.view import Data, Row, View
 
 HOUR = 3600
+
+
+class SalesHour(Row):
+    sku: str
+    hour: datetime
+    units: int
+    revenue: str = Field(description="decimal string, net of cancellations (may be 0 or less)")
 
 
 def _lines(event: Event) -> list[PricedLine]:
@@ -38,6 +48,7 @@ VIEW = View(
     handles=frozenset({"OrderConfirmed", "OrderCancelled"}),
     keys=lambda event: sorted({line.sku for line in _lines(event)}),
     project=project,
+    row=SalesHour,
     by_aggregate=False,
     window=HOUR,
 )

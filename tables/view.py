@@ -5,9 +5,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from streams.envelopes import Event
 
 Data = dict[str, Any]
+
+
+class Row(BaseModel):
+    """The shape of a view's row as HTTP serves it: documented in /openapi.json."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 @dataclass(frozen=True)
@@ -17,6 +25,7 @@ class View:
     handles: frozenset[str]
     keys: Callable[[Event], list[str]]
     project: Callable[[Data | None, Event, str], Data]
+    row: type[Row]
     by_aggregate: bool = True
     window: int | None = None  # seconds: one row per key per tumbling window of event time
     paged: str | None = None  # a list in the row that HTTP answers page by page

@@ -4,10 +4,11 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from streams.commands import Money, OrderLine, PricedLine
 from streams.envelopes import CommandResult
+from tables.registry import VIEWS
+from tables.view import View
 
 
 class Answer(BaseModel):
@@ -74,64 +75,21 @@ class WindowMeta(Meta):
     window_seconds: int
 
 
-OrderStatus = Literal["placed", "confirmed", "rejected", "paid", "shipped", "cancelled"]
+def _windows(view: View) -> type[BaseModel]:
+    """A windowed view answers with its key and one row per window in the range."""
+    return create_model(f"{view.row.__name__}Windows", __base__=Answer, key=(str, ...),
+                        windows=(list[view.row], ...))
 
 
-class Order(Answer):
-    order_id: str
-    status: OrderStatus
-    customer_id: str
-    lines: list[PricedLine] | list[OrderLine]
-    total: Money | None
-    reason: str | None
-    version: int
-    placed_at: datetime
-    updated_at: datetime
-
-
-class Product(Answer):
-    sku: str
-    name: str
-    price: Money
-    on_hand: int
-    reserved: int
-    available: int
-    version: int
-    updated_at: datetime
-
-
-class OrderSummary(Answer):
-    order_id: str
-    status: OrderStatus
-    total: Money | None
-    placed_at: datetime
-    updated_at: datetime
-
-
-class CustomerOrders(Answer):
-    customer_id: str
-    orders: list[OrderSummary]
-
-
-class SalesHour(Answer):
-    sku: str
-    hour: datetime
-    units: int
-    revenue: str = Field(description="decimal string, net of cancellations (may be 0 or less)")
-
-
-class SalesWindows(Answer):
-    key: str
-    windows: list[SalesHour]
+def _meta(view: View) -> type[Meta]:
+    return WindowMeta if view.window else PageMeta if view.paged else RowMeta
 
 
 ROWS: dict[str, tuple[type[BaseModel], type[Meta]]] = {
-    "orders": (Order, RowMeta),
-    "products": (Product, RowMeta),
-    "customer-orders": (CustomerOrders, PageMeta),
-    "sales": (SalesWindows, WindowMeta),
+    name: (_windows(view) if view.window else view.row, _meta(view))
+    for name, view in VIEWS.items()
 }
-"""Per view: its row's data, and the meta that comes with it."""
+"""Per view: its answer's data, and the meta that comes with it."""
 
 
 class Health(Answer):

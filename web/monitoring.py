@@ -22,11 +22,12 @@ from prometheus_client import (
 )
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from agents import dead_letters, results, retry
+from agents import dead_letters, retry
 from agents.dead_letter_watch import LEDGER
-from agents.projector import INPUT_TOPIC
+from agents.repartition import INPUT_TOPIC
 from streams import topics
 from streams.app import app
+from tables import results
 from tables.progress import progress
 from tables.registry import VIEWS
 from tables.subscriptions import subscriptions

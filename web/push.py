@@ -14,9 +14,9 @@ import orjson
 from aiohttp import web as aiohttp_web
 from faust.web import Request, Response, View
 
-from agents.projector import read_row
 from streams.app import app
 from tables.registry import VIEWS
+from tables.storage import read_row
 from tables.subscriptions import CLOSED, subscriptions
 from web.routing import Unroutable, is_self, locate
 

@@ -6,10 +6,10 @@ import aiohttp
 from faust.types import TableT
 from faust.web import Request, Response, Web
 
-from agents.projector import VIEW_TABLES
 from streams.app import app, settings
 from streams.partitioning import owning_partition
 from tables.registry import VIEWS
+from tables.storage import VIEW_TABLES
 from web.inputs import BadInput, path_key
 
 FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=60)

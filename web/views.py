@@ -9,14 +9,14 @@ from pydantic import ValidationError
 
 from agents import dead_letters
 from agents.dead_letter_watch import LEDGER
-from agents.projector import read_row, read_windows
-from agents.results import RESULTS, wait_for_result
 from streams import topics
 from streams.app import app, settings
 from streams.envelopes import CommandResult, encode, parse_command
 from streams.partitioning import owning_partition
 from streams.tokens import Token
 from tables.registry import VIEWS
+from tables.results import RESULTS, wait_for_result
+from tables.storage import read_row, read_windows
 from web import consistency, monitoring
 from web.errors import field_errors
 from web.inputs import BadInput, read_body

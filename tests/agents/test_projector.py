@@ -12,13 +12,14 @@ import pytest
 
 from agents import event_log
 from agents.event_log import read_event_log
-from agents.projector import REPARTITIONED, VIEW_TABLES
+from agents.repartition import REPARTITIONED
 from streams import commands as c
 from streams import events as e
 from streams import topics
 from streams.app import settings
 from streams.envelopes import Event, encode
 from tables.progress import progress
+from tables.storage import VIEW_TABLES
 
 
 def order_placed(order_id: str, version: int = 1) -> bytes:

@@ -3,9 +3,9 @@
 import pytest
 from faust.exceptions import PartitionsMismatch
 
-from agents.projector import VIEW_TABLES
 from streams import topics
 from streams.app import app
+from tables.storage import VIEW_TABLES
 
 
 def test_a_changelog_not_yet_in_the_metadata_is_checked_again_later_a_real_mismatch_fails(

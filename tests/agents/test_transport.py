@@ -1,6 +1,6 @@
-"""The consumer's offset books across rebalances and seeks, and the direct hand-off
-(SHOPSTREAM_HANDOFF=direct): a message is delivered, and a delivery blocked when a rebalance
-suspends the flow is interrupted, as Faust's own race does."""
+"""The consumer's offset books across rebalances and seeks, and the direct hand-off: a
+message is delivered, and a delivery blocked when a rebalance suspends the flow is
+interrupted, as Faust's own race does."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -12,16 +12,16 @@ from faust.transport.drivers import aiokafka
 from faust.types import TP, Message
 
 from streams.app import app
-from streams.faust_patches import Consumer, DirectTransport, Transport
+from streams.faust_patches import Consumer, Transport
 
 COMMANDS = TP("commands", 0)
 
 
-def consumer(transport: type[aiokafka.Transport] = DirectTransport) -> Consumer:
+def consumer() -> Consumer:
     async def ignore(*_: Any) -> None:
         return None
 
-    made = transport(app.conf.broker_consumer, app).create_consumer(
+    made = Transport(app.conf.broker_consumer, app).create_consumer(
         callback=ignore, on_partitions_revoked=ignore, on_partitions_assigned=ignore)
     assert isinstance(made, Consumer)
     made.resume_flow()
@@ -68,7 +68,7 @@ def acking(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("acking")
 def test_a_record_left_unhandled_is_acknowledged_without_counting_as_done() -> None:
-    books = consumer(Transport)
+    books = consumer()
     left, handled = message(5), message(6)
     books.leave_unhandled([left])
     assert not books.ack(left) and left.acked
@@ -78,7 +78,7 @@ def test_a_record_left_unhandled_is_acknowledged_without_counting_as_done() -> N
 
 @pytest.mark.usefixtures("acking")
 async def test_an_assignment_starts_from_clean_books() -> None:
-    books = consumer(Transport)
+    books = consumer()
     books.ack(message(7))  # acknowledged after the previous generation's books were cleared
     books._read_offset[COMMANDS] = 7
     await books.on_partitions_assigned({COMMANDS}, 2)
@@ -92,7 +92,7 @@ def records(*offsets: int) -> list[SimpleNamespace]:
 async def test_records_the_fetcher_moved_past_are_read_again_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    books = consumer(Transport)
+    books = consumer()
     fetches = [{COMMANDS: records(163, 164)}, {COMMANDS: records(156, 157)},
                {COMMANDS: records(170, 171)}, {COMMANDS: records(170, 171)}]
     sought = []
@@ -122,7 +122,7 @@ async def test_records_the_fetcher_moved_past_are_read_again_once(
 
 @pytest.mark.usefixtures("acking")
 def test_nothing_is_committed_past_a_committed_offset_not_yet_done() -> None:
-    books = consumer(Transport)
+    books = consumer()
     books._committed_offset[COMMANDS] = 156
     for offset in (157, 158):
         books.ack(message(offset))
@@ -133,7 +133,7 @@ def test_nothing_is_committed_past_a_committed_offset_not_yet_done() -> None:
 
 @pytest.mark.usefixtures("acking")
 def test_a_hole_in_the_log_at_the_committed_offset_is_committed_past() -> None:
-    books = consumer(Transport)
+    books = consumer()
     books._committed_offset[COMMANDS] = 156
     books._gap[COMMANDS].addi(156, 158)
     books.ack(message(158))
@@ -143,7 +143,7 @@ def test_a_hole_in_the_log_at_the_committed_offset_is_committed_past() -> None:
 async def test_records_already_handed_over_are_not_handed_over_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    books = consumer(Transport)
+    books = consumer()
 
     async def fetch(self: Consumer, active: Any, timeout: float) -> Any:
         return {COMMANDS: records(154, 155, 156, 157)}
@@ -156,7 +156,7 @@ async def test_records_already_handed_over_are_not_handed_over_again(
 async def test_a_fetch_stops_being_delivered_once_a_seek_begins(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    books = consumer(Transport)
+    books = consumer()
 
     async def fetched(self: Consumer, active: Any, timeout: float) -> Any:
         return {COMMANDS: records(0, 1, 2)}
@@ -176,7 +176,7 @@ async def test_a_fetch_stops_being_delivered_once_a_seek_begins(
 async def test_a_worker_back_from_outside_its_group_restores_its_tables_from_the_start(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    books = consumer(Transport)
+    books = consumer()
     forgotten = []
     table = SimpleNamespace(data=SimpleNamespace(forget_progress=lambda: forgotten.append(1)))
     monkeypatch.setattr(app, "tables", SimpleNamespace(values=lambda: [table],

@@ -92,6 +92,8 @@ class Worker:
     process: subprocess.Popen[bytes] | None = None
     settings: dict[str, str] = field(default_factory=dict)
     """More SHOPSTREAM_* variables for this worker, by name without the prefix."""
+    module: str = "streams"
+    """What `python -m` runs: the service, or a test's variant of it."""
 
     @property
     def url(self) -> str:
@@ -115,7 +117,7 @@ class Worker:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams", "worker", "--loglevel", "info"],
+            [sys.executable, "-m", self.module, "worker", "--loglevel", "info"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
 

@@ -2,7 +2,7 @@
 
 from uuid import uuid4
 
-from agents.dead_letters import Ledger, Resolution, dead_letter
+from streams.dead_letters import Ledger, Resolution, dead_letter
 from streams.envelopes import encode, utc_now
 
 

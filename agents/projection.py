@@ -1,0 +1,72 @@
+"""Folding a batch of events into one view: per key, in order, one row write per key.
+
+Every view goes through here, whether its events come straight from the event log or
+through a repartition topic.
+"""
+
+import logging
+
+import orjson
+from faust import EventT
+from pydantic import ValidationError
+
+from agents.batching import grouped
+from agents.dead_letters import park
+from streams.envelopes import Event, parse_event
+from streams.faust_patches import as_current
+from tables.storage import store_row, stored_row
+from tables.subscriptions import subscriptions
+from tables.view import View, apply
+
+log = logging.getLogger(__name__)
+Parsed = tuple[EventT, Event]
+
+
+async def read(record: EventT) -> Event | None:
+    """The event in a record, or None once an unreadable record is parked."""
+    try:
+        return parse_event(record.value)
+    except ValidationError as exc:
+        await park(record, f"unreadable event: {exc}")
+        return None
+
+
+async def fold(view: View, keyed: list[tuple[str, Parsed]]) -> None:
+    """Fold each key's events in order and write each key (each window of a windowed view)
+    once: one store put and one changelog record per key per batch."""
+    groups = grouped(((key, view.window_start(event) if view.window else None), (record, event))
+                     for key, (record, event) in keyed)
+    for (key, _), items in groups.items():
+        await _fold_key(view, key, items)
+
+
+async def _fold_key(view: View, key: str, items: list[Parsed]) -> None:
+    as_current(items[-1][0])
+    stored = stored_row(view, key)
+    row = orjson.loads(stored) if stored is not None else None
+    versions = []
+    for record, event in items:
+        try:
+            folded = apply(view, row, event, key)
+        except Exception as exc:
+            # One event a projector cannot fold (a bug, or a log written by hand) must not
+            # stop the view for every other key.
+            log.exception("%s could not fold event %s", view.table_name, event.event_id)
+            await park(record, f"{view.table_name} could not fold it: "
+                               f"{type(exc).__name__}: {exc}")
+            continue
+        if folded is not None:
+            row = folded
+            versions.append(folded)
+    if not versions:
+        return
+    try:
+        store_row(view, key, orjson.dumps(row))
+    except Exception as exc:  # a row that cannot be stored parks its key's events, no more
+        log.exception("%s could not store row %r", view.table_name, key)
+        for record, _ in items:
+            await park(record, f"{view.table_name} could not store the row: "
+                               f"{type(exc).__name__}: {exc}")
+        return
+    for version in versions:
+        subscriptions.publish(view.name, key, version)
