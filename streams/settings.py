@@ -32,6 +32,7 @@ class Settings:
     rocksdb_memory: int
     linger_ms: int
     max_body: int
+    admin_token: str
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -59,6 +60,7 @@ class Settings:
             rocksdb_memory=int(_env("ROCKSDB_MEMORY_MB", "128")) * 1024 * 1024,
             linger_ms=int(_env("LINGER_MS", "2")),
             max_body=int(_env("MAX_BODY", str(64 * 1024))),
+            admin_token=_env("ADMIN_TOKEN", ""),
         )
 
     @property
