@@ -1,0 +1,82 @@
+"""streams/faust_patches.py changes Faust's private internals; these tests fail loudly when an
+upgrade of faust-streaming (or aiokafka, or mode) changes the upstream code a patch relies on.
+
+When one fails: read the upstream change, re-check the patch that names it in
+streams/faust_patches.py (and the fault suite), then record the new fingerprint here.
+"""
+
+import hashlib
+import importlib
+import inspect
+from typing import Any
+
+import pytest
+
+from streams.app import app
+from streams.faust_patches import Consumer, Transport
+
+UPSTREAM = {
+    "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread.on_start": "38b4e8bd1e10723a",
+    "aiokafka.consumer.group_coordinator.GroupCoordinator._do_heartbeat": "dc1d6632aaa68e96",
+    "faust.transport.consumer.Consumer.ack": "5fcf41cf45153475",
+    "faust.transport.consumer.Consumer.on_partitions_assigned": "29ce96596f05a18c",
+    "faust.transport.consumer.Consumer.perform_seek": "0e8c130ff4b0afd8",
+    "faust.transport.consumer.Consumer._new_offset": "1d2c7ea89a7ad4f1",
+    "faust.transport.consumer.Consumer.getmany": "4b168d84882a70d6",
+    "faust.transport.consumer.Consumer.stop_flow": "cf7e875a2b0d40e8",
+    "faust.transport.consumer.Consumer._drain_messages": "44a2500309e83c63",
+    "faust.transport.consumer.Consumer.seek_wait": "663c0cec70b3dfbb",
+    "faust.transport.drivers.aiokafka.Consumer._new_consumer_thread": "0870ec53dea75083",
+    "faust.transport.drivers.aiokafka.Consumer._getmany": "f9d47aa9010b5ff2",
+    "faust.transport.drivers.aiokafka.Consumer._is_changelog_tp": "88867d75cfe9aecf",
+    "mode.services.Service.wait_first": "feade6a31f8a6789",
+    "faust.tables.base.Collection._verify_source_topic_partitions": "6814da56b0d83f93",
+    "faust.app.base.App._new_transport": "42db531312dd776f",
+    "faust.streams.Stream.take_events": "607d48aead118ba8",
+    "faust.streams.current_event": "3b821f1a78d86a58",
+    "faust.stores.rocksdb.Store._db_for_partition": "cb7e67d5f9efc4bc",
+    "faust.stores.rocksdb.Store.apply_changelog_batch": "ea3344d369fc4ab5",
+    "faust.stores.rocksdb.Store.persisted_offset": "6f2e502fb86043a1",
+    "faust.stores.rocksdb.Store.set_persisted_offset": "b4c811926678346e",
+}
+"""What each patch overrides, wraps or reads, and the fingerprint of its source as patched."""
+
+BOOKS = ("_acked", "_acked_index", "_gap", "_read_offset", "_committed_offset",
+         "_unacked_messages")
+"""The consumer's offset books that the patched consumer reads and clears."""
+
+
+def resolve(name: str) -> Any:
+    parts = name.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            found: Any = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for attribute in parts[split:]:
+            found = getattr(found, attribute)
+        return found
+    raise ImportError(name)
+
+
+@pytest.mark.parametrize("name", sorted(UPSTREAM))
+def test_the_upstream_code_a_patch_relies_on_is_unchanged(name: str) -> None:
+    source = inspect.getsource(resolve(name))
+    assert hashlib.sha256(source.encode()).hexdigest()[:16] == UPSTREAM[name], (
+        f"{name} changed upstream: re-check the patch in streams/faust_patches.py")
+
+
+def test_the_consumer_still_keeps_the_books_the_patches_read() -> None:
+    async def ignore(*_: Any) -> None:
+        return None
+
+    consumer = Transport(app.conf.broker_consumer, app).create_consumer(
+        callback=ignore, on_partitions_revoked=ignore, on_partitions_assigned=ignore)
+    assert isinstance(consumer, Consumer)
+    assert [book for book in BOOKS if not hasattr(consumer, book)] == []
+
+
+def test_the_current_event_is_still_a_context_variable() -> None:
+    from faust import streams
+
+    assert type(streams._current_event).__name__ == "ContextVar"
