@@ -10,6 +10,7 @@ from ops import dlq as dead_letter_tools
 from ops import schema as schema_documents
 from ops import verify as log_check
 from streams.app import app, settings
+from streams.dead_letters import UnknownLetters, choose
 
 
 @app.command(
@@ -56,11 +57,10 @@ async def dlq(self: AppCommand, action: str, ids: tuple[str, ...], everything: b
                      f"attempts={letter.attempts}  {letter.error[:160]}")
         self.say(f"{len(waiting)} dead letters waiting, {len(found.letters)} in all")
         return
-    chosen = [letter for letter in found.letters.values() if str(letter.dead_letter_id) in ids]
-    unknown = set(ids) - {str(letter.dead_letter_id) for letter in chosen}
-    if unknown:
-        raise click.UsageError(f"no such dead letter: {', '.join(sorted(unknown))}")
-    chosen = chosen if ids else waiting
+    try:
+        chosen = choose(found, list(ids) or None)
+    except UnknownLetters as exc:
+        raise click.UsageError(str(exc)) from None
     how = "replayed" if action == "replay" else "discarded"
     await dead_letter_tools.resolve(settings.bootstrap, topic, chosen, how)
     self.say(f"{how} {len(chosen)} dead letters")

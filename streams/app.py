@@ -44,6 +44,14 @@ app = App(
     web_port=settings.web_port,
     canonical_url=settings.advertised_url,
     web_in_thread=False,
+    # Faust's own pages (/router, /table, /graph, /stats, /assignment, /performance) show
+    # table data, topology and internals to anyone: none is served. Routing reads the
+    # assignor's metadata in-process and does not need /router.
+    web_router_enabled=False,
+    web_tables_enabled=False,
+    web_graph_enabled=False,
+    web_stats_enabled=False,
+    web_metrics_enabled=False,
     consumer_auto_offset_reset="earliest",
     producer_acks=-1,
     producer_request_timeout=settings.send_timeout,
