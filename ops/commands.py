@@ -9,6 +9,7 @@ from faust.cli import AppCommand, argument, option
 from ops import dlq as dead_letter_tools
 from ops import schema as schema_documents
 from ops import verify as log_check
+from ops.progress import Reporter
 from streams.app import app, settings
 from streams.dead_letters import UnknownLetters, choose
 
@@ -16,12 +17,20 @@ from streams.dead_letters import UnknownLetters, choose
 @app.command(
     option("--url", "urls", multiple=True, default=[settings.advertised_url],
            help="a worker to ask (repeat to ask several); default: this worker's URL"),
+    option("--quiet", is_flag=True, help="no progress, only differences and the summary"),
 )
-async def verify(self: AppCommand, urls: tuple[str, ...]) -> None:
-    """Fold the event log with the views' projectors and compare every key with the workers."""
-    events, unreadable = await log_check.read_log(settings.bootstrap, settings.topic("events"))
+async def verify(self: AppCommand, urls: tuple[str, ...], quiet: bool) -> None:
+    """Fold the event log with the views' projectors and compare every key with the workers;
+    fold it with the aggregates' evolvers (and the saga's inputs with its reactions) and
+    compare with their stored states; compare the views with the aggregates."""
+    with Reporter("reading the event log", quiet=quiet) as bar:
+        events, unreadable = await log_check.read_log(settings.bootstrap,
+                                                      settings.topic("events"), bar)
     unfoldable: list[str] = []
-    found = await log_check.differences(events, urls, unfoldable)
+    with Reporter("comparing the views with the workers", quiet=quiet) as bar:
+        found = await log_check.differences(events, urls, unfoldable, bar)
+    with Reporter("reading the stored states", quiet=quiet) as bar:
+        found += await log_check.write_side_differences(settings.bootstrap, events, [], bar)
     for line in found:
         self.say(line)
     self.say(f"{len(events)} events ({unreadable} unreadable, {len(unfoldable)} not foldable "
@@ -64,3 +73,4 @@ async def dlq(self: AppCommand, action: str, ids: tuple[str, ...], everything: b
     how = "replayed" if action == "replay" else "discarded"
     await dead_letter_tools.resolve(settings.bootstrap, topic, chosen, how)
     self.say(f"{how} {len(chosen)} dead letters")
+
