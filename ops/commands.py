@@ -12,6 +12,7 @@ from ops import verify as log_check
 from ops.progress import Reporter
 from streams.app import app, settings
 from streams.dead_letters import UnknownLetters, choose
+from streams.kafka_clients import BrokerAuthenticationFailed, check_credentials
 
 
 @app.command(
@@ -23,6 +24,7 @@ async def verify(self: AppCommand, urls: tuple[str, ...], quiet: bool) -> None:
     """Fold the event log with the views' projectors and compare every key with the workers;
     fold it with the aggregates' evolvers (and the saga's inputs with its reactions) and
     compare with their stored states; compare the views with the aggregates."""
+    await authenticated()
     with Reporter("reading the event log", quiet=quiet) as bar:
         events, unreadable = await log_check.read_log(settings.bootstrap,
                                                       settings.topic("events"), bar)
@@ -55,6 +57,7 @@ async def schema(self: AppCommand, out: str) -> None:
 async def dlq(self: AppCommand, action: str, ids: tuple[str, ...], everything: bool) -> None:
     """List the dead letters that wait, replay them to the topics they came from, or discard
     them; replayed and discarded letters no longer make /health degraded."""
+    await authenticated()
     topic = settings.topic("dead-letters")
     found = await dead_letter_tools.ledger(settings.bootstrap, topic)
     waiting = found.waiting()
@@ -74,3 +77,11 @@ async def dlq(self: AppCommand, action: str, ids: tuple[str, ...], everything: b
     await dead_letter_tools.resolve(settings.bootstrap, topic, chosen, how)
     self.say(f"{how} {len(chosen)} dead letters")
 
+
+async def authenticated() -> None:
+    """Stop at once, saying why, when the broker refuses our credentials."""
+    try:
+        await check_credentials(settings)
+    except BrokerAuthenticationFailed as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)

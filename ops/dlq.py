@@ -5,7 +5,7 @@ from typing import Literal
 
 from aiokafka import AIOKafkaProducer
 
-from ops.verify import read_topic
+from ops.verify import connection, read_topic
 from streams.dead_letters import DeadLetter, Ledger
 from streams.dead_letters import resolve as resolve_letters
 
@@ -20,7 +20,7 @@ async def ledger(bootstrap: str, topic: str) -> Ledger:
 
 async def resolve(bootstrap: str, topic: str, letters: list[DeadLetter],
                   how: Literal["replayed", "discarded"]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(acks="all", **connection(bootstrap))
     await producer.start()
     try:
         async def send(target: str, key: bytes | None, value: bytes) -> object:

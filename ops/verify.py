@@ -27,19 +27,26 @@ from ops.write_side import (
     views_against_aggregates,
 )
 from streams import topics
+from streams.app import settings
 from streams.envelopes import Event, parse_event
+from streams.kafka_clients import client_options
 from tables.fold import fold, version_problems
 from tables.registry import VIEWS
 from tables.view import Data, View
 from web.queries import MAX_PAGE
 
 
+def connection(bootstrap: str) -> dict[str, Any]:
+    """A plain client's connection arguments: this process's credentials, to `bootstrap`."""
+    return {**client_options(settings), "bootstrap_servers": bootstrap}
+
+
 async def read_topic(bootstrap: str, topic: str, bar: Reporter | None = None,
                      ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record on the topic, from the start up to its end when we started."""
     partitions = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, auto_offset_reset="earliest",
+                                **connection(bootstrap))
     await consumer.start()
     try:
         consumer.assign(partitions)
@@ -75,7 +82,7 @@ async def read_log(bootstrap: str, topic: str,
 
 
 async def partitions_of(bootstrap: str, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**connection(bootstrap))
     await admin.start()
     try:
         [description] = await admin.describe_topics([topic])
