@@ -22,6 +22,7 @@ from domain.aggregates import BY_COMMAND, Aggregate, handle
 from domain.rejection import Rejected
 from streams import topics
 from streams.app import app, ensure_member, settings
+from streams.commands import INTERNAL, internal_rule
 from streams.envelopes import Command, Position, encode, parse_command, result_of
 from streams.faust_patches import as_current
 from streams.partitioning import owning_partition
@@ -38,6 +39,7 @@ class Decision:
     reason: str | None = None  # why it was rejected
     first: "Decision | None" = None  # the same command id, decided before in this batch
     result: bytes | None = None  # known once decided before this batch, or once acknowledged
+    internal: bool = False  # came on the internal commands topic, from the saga
 
 
 @dataclass
@@ -47,17 +49,34 @@ class Batch:
     states: dict[tuple[Aggregate, str], tuple[Any, EventT]] = field(default_factory=dict)
 
 
+# The two agents share the aggregates' state: one batch at a time, or one could load a
+# state the other is about to replace.
+WRITING = asyncio.Lock()
+
+
 @app.agent(topics.commands, concurrency=1)
 async def handle_commands(stream: StreamT[bytes]) -> None:
+    """Clients' commands: an internal command type here is rejected, naming the rule."""
     async for records in stream.take_events(settings.batch_size, settings.batch_within):
-        await handle_batch_or_park("command batch", records, partial(handle_batch, records))
+        async with WRITING:
+            await handle_batch_or_park("command batch", records,
+                                       partial(handle_batch, records, internal=False))
 
 
-async def handle_batch(records: list[EventT]) -> None:
+@app.agent(topics.internal_commands, concurrency=1)
+async def handle_internal_commands(stream: StreamT[bytes]) -> None:
+    """The saga's commands, on a topic only the saga writes."""
+    async for records in stream.take_events(settings.batch_size, settings.batch_within):
+        async with WRITING:
+            await handle_batch_or_park("internal command batch", records,
+                                       partial(handle_batch, records, internal=True))
+
+
+async def handle_batch(records: list[EventT], internal: bool = False) -> None:
     batch = Batch()
     for record in records:
         try:
-            await handle_command(record, batch)
+            await handle_command(record, batch, internal)
         except Exception as exc:  # a bug must park the command, not stop the agent
             log.exception("command handling failed")
             await park(record, f"handling failed: {type(exc).__name__}: {exc}")
@@ -74,7 +93,7 @@ async def handle_batch(records: list[EventT]) -> None:
         await send_result(command, result)
 
 
-async def handle_command(record: EventT, batch: Batch) -> None:
+async def handle_command(record: EventT, batch: Batch, internal: bool = False) -> None:
     """Parse, dedupe, load the state, decide and send the events of one command."""
     try:
         command = parse_command(record.value)
@@ -82,23 +101,31 @@ async def handle_command(record: EventT, batch: Batch) -> None:
         await park(record, f"unreadable command: {exc}")
         return
     if record.message.partition != owning_partition(command.aggregate_id, settings.partitions):
-        await reroute(command, record)
+        await reroute(command, record, internal)
         return
-    decision = Decision(record, command)
+    if not internal and command.reply_to is not None:
+        # reply_to tells the saga a result is its own; a client may not claim that
+        command = command.model_copy(update={"reply_to": None})
+    decision = Decision(record, command, internal=internal)
     batch.decisions.append(decision)
     as_current(record)
-    first = batch.by_command.get(str(command.command_id))
+    dedupe_key = write_model.dedupe_key(command.command_id, internal)
+    first = batch.by_command.get(dedupe_key)
     if first is not None:
         decision.first = first
         return
-    batch.by_command[str(command.command_id)] = decision
-    decision.result = write_model.first_result(command.command_id)
+    batch.by_command[dedupe_key] = decision
+    decision.result = write_model.first_result(command.command_id, internal)
     if decision.result is not None:
         return
     aggregate = BY_COMMAND[command.type]
     key = (aggregate, command.aggregate_id)
     state = (batch.states[key][0] if key in batch.states
              else write_model.load(aggregate, command.aggregate_id))
+    if command.type in INTERNAL and not internal:
+        decision.version = state.version if state is not None else 0
+        decision.reason = internal_rule(command.type)
+        return
     at = datetime.fromtimestamp(record.message.timestamp, UTC)
     try:
         new_state, events = handle(aggregate, state, command, at)
@@ -127,16 +154,16 @@ def conclude(decision: Decision) -> bytes:
                          for m in (future.result() for future in decision.sent)]
             result = result_of(decision.command, "accepted", decision.version,
                                positions=positions)
-        decision.result = write_model.remember(result)
+        decision.result = write_model.remember(result, decision.internal)
     return decision.result
 
 
-async def reroute(command: Command, record: EventT) -> None:
+async def reroute(command: Command, record: EventT, internal: bool) -> None:
     """A producer that is not murmur2-partitioned put this command on a partition that does
     not own its aggregate; move it to the owner, where its state lives."""
     log.warning("command %s for %s arrived on partition %s, moving it to its owner",
                 command.command_id, command.aggregate_id, record.message.partition)
-    await topics.commands.send(
+    await (topics.internal_commands if internal else topics.commands).send(
         key=command.aggregate_id.encode(),
         value=record.value,
         partition=owning_partition(command.aggregate_id, settings.partitions),

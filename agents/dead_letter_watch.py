@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaConsumer
 from streams import topics
 from streams.app import app, settings
 from streams.dead_letters import Ledger
+from streams.kafka_clients import client_options
 
 log = logging.getLogger(__name__)
 LEDGER = Ledger()
@@ -19,8 +20,8 @@ RESTART_AFTER = 5.0
 async def watch_dead_letters() -> None:
     while True:
         consumer = AIOKafkaConsumer(topics.dead_letters.get_topic_name(), group_id=None,
-                                    bootstrap_servers=settings.bootstrap,
-                                    auto_offset_reset="earliest", enable_auto_commit=False)
+                                    auto_offset_reset="earliest", enable_auto_commit=False,
+                                    **client_options(settings))
         try:
             await consumer.start()
             async for record in consumer:

@@ -41,8 +41,9 @@ async def project_log(batch: list[tuple[EventT, Event | None]]) -> None:
         await fold(view, [(key, (record, event)) for record, event in readable
                           if event.type in view.handles for key in view.keys(event)])
     await forward(readable)
+    for view in DIRECT:
+        progress.folded_batch(view.name, [
+            (record.message.partition, record.message.offset, record.message.timestamp,
+             event is not None and event.type in view.handles) for record, event in batch])
     for partition, record in last_per_partition(record for record, _ in batch).items():
-        for view in DIRECT:
-            progress.folded(view.name, partition, record.message.offset,
-                            record.message.timestamp)
         FORWARDED[partition] = record.message.offset

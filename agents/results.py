@@ -6,7 +6,6 @@ from functools import partial
 from faust import EventT, StreamT
 from pydantic import ValidationError
 
-from agents.batching import last_per_partition
 from agents.dead_letters import handle_batch_or_park, park
 from agents.saga_agent import route_to_saga
 from streams import topics
@@ -26,8 +25,8 @@ async def read_results(stream: StreamT[bytes]) -> None:
     async for batch in stream.take_events(settings.batch_size, settings.batch_within):
         parsed = [(record, await read(record)) for record in batch]
         await handle_batch_or_park("results batch", batch, partial(handle_batch, parsed))
-        for partition, record in last_per_partition(batch).items():
-            progress.folded(NAME, partition, record.message.offset, record.message.timestamp)
+        progress.folded_batch(NAME, [(record.message.partition, record.message.offset,
+                                      record.message.timestamp, True) for record in batch])
 
 
 async def read(record: EventT) -> CommandResult | None:

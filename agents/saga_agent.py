@@ -60,8 +60,8 @@ async def steps(inputs: list[tuple[EventT, Input]]) -> None:
             log.exception("saga step failed")
             await park(record, f"saga step failed: {type(exc).__name__}: {exc}")
             continue
-        sent += [await topics.commands.send(key=cmd.aggregate_id.encode(), value=encode(cmd))
-                 for cmd in commands]
+        sent += [await topics.internal_commands.send(key=cmd.aggregate_id.encode(),
+                                                     value=encode(cmd)) for cmd in commands]
         if new_state is not None and new_state != states[key]:
             states[key] = new_state
             changed[key] = record

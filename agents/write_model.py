@@ -24,11 +24,17 @@ def store(aggregate: Aggregate, aggregate_id: str, state: Any) -> None:
     STATE_TABLES[aggregate.kind][aggregate_id.encode()] = state.model_dump_json().encode()
 
 
-def first_result(command_id: UUID) -> bytes | None:
-    return RESULTS.get(str(command_id).encode())
+def dedupe_key(command_id: UUID, internal: bool) -> str:
+    """The saga's command ids are derivable by anyone, so a client reusing one must not make
+    the saga's command look applied: the two sources are deduplicated apart."""
+    return f"internal/{command_id}" if internal else str(command_id)
 
 
-def remember(result: CommandResult) -> bytes:
+def first_result(command_id: UUID, internal: bool = False) -> bytes | None:
+    return RESULTS.get(dedupe_key(command_id, internal).encode())
+
+
+def remember(result: CommandResult, internal: bool = False) -> bytes:
     encoded = encode(result)
-    RESULTS[str(result.command_id).encode()] = encoded
+    RESULTS[dedupe_key(result.command_id, internal).encode()] = encoded
     return encoded

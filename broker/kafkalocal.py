@@ -69,6 +69,9 @@ class Cluster:
     nodes: int
     port: int
     cluster_id: str
+    sasl_username: str = ""
+    """Set: clients must authenticate (SASL_PLAINTEXT, SCRAM-SHA-512 or PLAIN) as this user."""
+    sasl_password: str = ""
 
     @property
     def ids(self) -> range:
@@ -77,6 +80,15 @@ class Cluster:
     @property
     def bootstrap(self) -> str:
         return ",".join(f"127.0.0.1:{self.client_port(i)}" for i in self.ids)
+
+    @property
+    def client_auth(self) -> dict[str, str]:
+        """An aiokafka client's keyword arguments to connect to this cluster."""
+        if not self.sasl_username:
+            return {}
+        return {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512",
+                "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": self.sasl_password}
 
     def node_dir(self, node: int) -> Path:
         return self.directory / f"node-{node}"
@@ -103,7 +115,8 @@ def _load(directory: Path | str | None) -> Cluster | None:
         data = json.loads((path / "cluster.json").read_text())
     except FileNotFoundError:
         return None
-    return Cluster(path, data["nodes"], data["port"], data["cluster_id"])
+    return Cluster(path, data["nodes"], data["port"], data["cluster_id"],
+                   data.get("sasl_username", ""), data.get("sasl_password", ""))
 
 
 def _new_cluster_id() -> str:
@@ -114,7 +127,8 @@ def _new_cluster_id() -> str:
     return cid
 
 
-def _configure(directory: Path | str | None, nodes: int | None, port: int | None) -> Cluster:
+def _configure(directory: Path | str | None, nodes: int | None, port: int | None,
+               sasl: tuple[str, str] | None = None) -> Cluster:
     stored = _load(directory)
     port = port or int(os.environ.get("SHOPSTREAM_KAFKA_PORT") or (stored.port if stored else 9092))
     nodes = nodes or (stored.nodes if stored else 1)
@@ -126,8 +140,14 @@ def _configure(directory: Path | str | None, nodes: int | None, port: int | None
         raise KafkaLocalError(
             f"cluster in {stored.directory} is running on port {stored.port}; stop it first"
         )
+    if stored and (stored.sasl_username, stored.sasl_password) != (sasl or ("", "")):
+        raise KafkaLocalError(
+            f"{stored.directory} holds a cluster {'with' if stored.sasl_username else 'without'}"
+            f" these SASL credentials; use another --dir"
+        )
     cluster_id = stored.cluster_id if stored else _new_cluster_id()
-    cluster = Cluster(_resolve_dir(directory), nodes, port, cluster_id)
+    username, password = sasl or ("", "")
+    cluster = Cluster(_resolve_dir(directory), nodes, port, cluster_id, username, password)
     cluster.directory.mkdir(parents=True, exist_ok=True)
     record = {k: v for k, v in asdict(cluster).items() if k != "directory"}
     (cluster.directory / "cluster.json").write_text(json.dumps(record) + "\n")
@@ -165,6 +185,7 @@ def ensure_jars() -> Path:
 
 
 def _server_properties(cluster: Cluster, node: int) -> str:
+    client = "SASL_PLAINTEXT" if cluster.sasl_username else "PLAINTEXT"
     replicas = min(cluster.nodes, 3)
     min_isr = max(1, replicas - 1)
     settings = {
@@ -173,12 +194,13 @@ def _server_properties(cluster: Cluster, node: int) -> str:
         "controller.quorum.voters": ",".join(
             f"{i}@127.0.0.1:{cluster.controller_port(i)}" for i in cluster.ids
         ),
-        "listeners": f"PLAINTEXT://127.0.0.1:{cluster.client_port(node)},"
+        "listeners": f"{client}://127.0.0.1:{cluster.client_port(node)},"
         f"CONTROLLER://127.0.0.1:{cluster.controller_port(node)}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{cluster.client_port(node)}",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "advertised.listeners": f"{client}://127.0.0.1:{cluster.client_port(node)}",
+        "listener.security.protocol.map": f"{client}:{client},CONTROLLER:PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
+        "inter.broker.listener.name": client,
+        **_sasl_properties(cluster),
         "log.dirs": cluster.node_dir(node) / "data",
         "num.network.threads": 2,
         "num.io.threads": 2,
@@ -207,6 +229,24 @@ def _server_properties(cluster: Cluster, node: int) -> str:
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
+def _sasl_properties(cluster: Cluster) -> dict[str, str]:
+    """Clients (and brokers, between themselves) authenticate as the cluster's one user, by
+    SCRAM-SHA-512 (its credential is added when the storage is formatted) or PLAIN."""
+    if not cluster.sasl_username:
+        return {}
+    user, password = json.dumps(cluster.sasl_username), json.dumps(cluster.sasl_password)
+    login = f"username={user} password={password}"
+    return {
+        "sasl.enabled.mechanisms": "SCRAM-SHA-512,PLAIN",
+        "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config":
+            f"org.apache.kafka.common.security.scram.ScramLoginModule required {login};",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config":
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f"{login} user_{cluster.sasl_username}={password};",
+    }
+
+
 def _write_node_files(cluster: Cluster, node: int) -> None:
     node_dir = cluster.node_dir(node)
     for sub in ("data", "logs"):
@@ -226,7 +266,10 @@ def _format(cluster: Cluster, jars: Path, nodes: list[int]) -> None:
     procs = {}
     for i in todo:
         props = str(cluster.node_dir(i) / "server.properties")
-        args = ("format", "-t", cluster.cluster_id, "-c", props)
+        args: tuple[str, ...] = ("format", "-t", cluster.cluster_id, "-c", props)
+        if cluster.sasl_username:
+            scram = f"SCRAM-SHA-512=[name={cluster.sasl_username},password={cluster.sasl_password}]"
+            args += ("--add-scram", scram)
         cmd = _java_cmd(jars, cluster.node_dir(i), "kafka.tools.StorageTool", *args)
         procs[i] = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -292,13 +335,13 @@ def _failure_report(cluster: Cluster, nodes: list[int], lines: int = 30) -> str:
     return "".join(parts)
 
 
-async def _probe(bootstrap: str, ids: set[int]) -> bool:
+async def _probe(bootstrap: str, ids: set[int], auth: dict[str, str]) -> bool:
     """True if the node at bootstrap answers a metadata request listing all of ids."""
     # Imported here so stop/status/logs run on a plain python without aiokafka.
     from aiokafka import AIOKafkaClient
     from aiokafka.errors import KafkaError
 
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=5000, **auth)
     try:
         await client.bootstrap()
         return ids <= {broker.nodeId for broker in client.cluster.brokers()}
@@ -317,7 +360,8 @@ async def _poll_ready(cluster: Cluster, deadline: float) -> None:
             )
         # Ask every node itself: a killed node stays in the others' metadata until it is fenced.
         addresses = [f"127.0.0.1:{cluster.client_port(i)}" for i in cluster.ids]
-        if all(await asyncio.gather(*(_probe(a, set(cluster.ids)) for a in addresses))):
+        probes = (_probe(a, set(cluster.ids), cluster.client_auth) for a in addresses)
+        if all(await asyncio.gather(*probes)):
             return
         if time.monotonic() > deadline:
             raise KafkaLocalError(
@@ -367,9 +411,11 @@ def start(
     directory: Path | str | None = None,
     port: int | None = None,
     timeout: float = 120.0,
+    sasl: tuple[str, str] | None = None,
 ) -> str:
-    """Start (or reuse) the cluster in the background and return its bootstrap servers."""
-    cluster = _configure(directory, nodes, port)
+    """Start (or reuse) the cluster in the background and return its bootstrap servers;
+    with `sasl` (user, password), clients must authenticate as that user."""
+    cluster = _configure(directory, nodes, port, sasl)
     started = _start_nodes(cluster, list(cluster.ids))
     return _ready_or_stop(cluster, timeout, bool(started))
 
@@ -479,6 +525,11 @@ def _parser() -> argparse.ArgumentParser:
     start_cmd.add_argument("--port", type=int, help="node 1 port (default: $SHOPSTREAM_KAFKA_PORT)")
     start_cmd.add_argument("--timeout", type=float, default=120.0)
     start_cmd.add_argument(
+        "--sasl", action="store_true",
+        help="require SASL (SCRAM-SHA-512 or PLAIN) as $SHOPSTREAM_KAFKA_USERNAME "
+        "(default shopstream) / $SHOPSTREAM_KAFKA_PASSWORD (default shopstream-secret)",
+    )
+    start_cmd.add_argument(
         "--foreground", action="store_true", help="run one node attached to this process"
     )
     command("stop", "stop all nodes")
@@ -500,7 +551,10 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("--foreground runs a single node")
             return run_foreground(args.dir, args.port, args.timeout)
         if args.cmd == "start":
-            print(start(args.nodes, args.dir, args.port, args.timeout))
+            sasl = (os.environ.get("SHOPSTREAM_KAFKA_USERNAME") or "shopstream",
+                    os.environ.get("SHOPSTREAM_KAFKA_PASSWORD") or "shopstream-secret")
+            print(start(args.nodes, args.dir, args.port, args.timeout,
+                        sasl if args.sasl else None))
         elif args.cmd == "start-node":
             print(start_node(args.node, args.dir, args.timeout))
         elif args.cmd == "stop":

@@ -8,6 +8,7 @@ from typing import Any
 from domain import order, product
 from domain.rejection import Rejected
 from streams import commands as c
+from streams import events as e
 from streams.commands import Message
 from streams.envelopes import Command, Event, stamp
 
@@ -34,6 +35,11 @@ AGGREGATES = (ORDER, PRODUCT)
 BY_COMMAND: dict[str, Aggregate] = {
     kind.__name__: aggregate for aggregate in AGGREGATES for kind in aggregate.commands
 }
+
+
+def aggregate_of(event: Message) -> Aggregate:
+    """The aggregate an event payload belongs to."""
+    return ORDER if isinstance(event, e.OrderEvent) else PRODUCT
 
 
 def handle(aggregate: Aggregate, state: Any, command: Command,

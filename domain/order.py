@@ -33,6 +33,9 @@ def decide(state: Order | None, command: Message) -> list[Message]:
     match command:
         case c.ConfirmOrder(lines=priced, total=total):
             _require(order, "placed", "confirm")
+            placed = sorted((line.sku, line.quantity) for line in order.lines)
+            if sorted((line.sku, line.quantity) for line in priced) != placed:
+                raise Rejected("a confirmation's lines must be the placed lines (sku and quantity)")
             if total != sum((line.unit_price * line.quantity for line in priced), Decimal(0)):
                 raise Rejected(f"total {total} does not match its lines")
             return [e.OrderConfirmed(customer_id=order.customer_id, lines=priced, total=total)]

@@ -9,18 +9,30 @@ from faust.cli import AppCommand, argument, option
 from ops import dlq as dead_letter_tools
 from ops import schema as schema_documents
 from ops import verify as log_check
+from ops.progress import Reporter
 from streams.app import app, settings
+from streams.dead_letters import UnknownLetters, choose
+from streams.kafka_clients import BrokerAuthenticationFailed, check_credentials
 
 
 @app.command(
     option("--url", "urls", multiple=True, default=[settings.advertised_url],
            help="a worker to ask (repeat to ask several); default: this worker's URL"),
+    option("--quiet", is_flag=True, help="no progress, only differences and the summary"),
 )
-async def verify(self: AppCommand, urls: tuple[str, ...]) -> None:
-    """Fold the event log with the views' projectors and compare every key with the workers."""
-    events, unreadable = await log_check.read_log(settings.bootstrap, settings.topic("events"))
+async def verify(self: AppCommand, urls: tuple[str, ...], quiet: bool) -> None:
+    """Fold the event log with the views' projectors and compare every key with the workers;
+    fold it with the aggregates' evolvers (and the saga's inputs with its reactions) and
+    compare with their stored states; compare the views with the aggregates."""
+    await authenticated()
+    with Reporter("reading the event log", quiet=quiet) as bar:
+        events, unreadable = await log_check.read_log(settings.bootstrap,
+                                                      settings.topic("events"), bar)
     unfoldable: list[str] = []
-    found = await log_check.differences(events, urls, unfoldable)
+    with Reporter("comparing the views with the workers", quiet=quiet) as bar:
+        found = await log_check.differences(events, urls, unfoldable, bar)
+    with Reporter("reading the stored states", quiet=quiet) as bar:
+        found += await log_check.write_side_differences(settings.bootstrap, events, [], bar)
     for line in found:
         self.say(line)
     self.say(f"{len(events)} events ({unreadable} unreadable, {len(unfoldable)} not foldable "
@@ -45,6 +57,7 @@ async def schema(self: AppCommand, out: str) -> None:
 async def dlq(self: AppCommand, action: str, ids: tuple[str, ...], everything: bool) -> None:
     """List the dead letters that wait, replay them to the topics they came from, or discard
     them; replayed and discarded letters no longer make /health degraded."""
+    await authenticated()
     topic = settings.topic("dead-letters")
     found = await dead_letter_tools.ledger(settings.bootstrap, topic)
     waiting = found.waiting()
@@ -56,11 +69,19 @@ async def dlq(self: AppCommand, action: str, ids: tuple[str, ...], everything: b
                      f"attempts={letter.attempts}  {letter.error[:160]}")
         self.say(f"{len(waiting)} dead letters waiting, {len(found.letters)} in all")
         return
-    chosen = [letter for letter in found.letters.values() if str(letter.dead_letter_id) in ids]
-    unknown = set(ids) - {str(letter.dead_letter_id) for letter in chosen}
-    if unknown:
-        raise click.UsageError(f"no such dead letter: {', '.join(sorted(unknown))}")
-    chosen = chosen if ids else waiting
+    try:
+        chosen = choose(found, list(ids) or None)
+    except UnknownLetters as exc:
+        raise click.UsageError(str(exc)) from None
     how = "replayed" if action == "replay" else "discarded"
     await dead_letter_tools.resolve(settings.bootstrap, topic, chosen, how)
     self.say(f"{how} {len(chosen)} dead letters")
+
+
+async def authenticated() -> None:
+    """Stop at once, saying why, when the broker refuses our credentials."""
+    try:
+        await check_credentials(settings)
+    except BrokerAuthenticationFailed as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)

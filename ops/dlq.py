@@ -1,13 +1,13 @@
-"""`dlq list`, `dlq replay` and `dlq discard`: look at the dead-letter topic, re-submit what
-was parked, or give it up; either way the letter stops waiting."""
+"""`dlq list`, `dlq replay` and `dlq discard` from the CLI: the dead-letter topic read and
+written with plain Kafka clients (the resolving itself is `streams.dead_letters.resolve`)."""
 
 from typing import Literal
 
 from aiokafka import AIOKafkaProducer
 
-from ops.verify import read_topic
-from streams.dead_letters import DeadLetter, Ledger, Resolution
-from streams.envelopes import encode, utc_now
+from ops.verify import connection, read_topic
+from streams.dead_letters import DeadLetter, Ledger
+from streams.dead_letters import resolve as resolve_letters
 
 
 async def ledger(bootstrap: str, topic: str) -> Ledger:
@@ -20,20 +20,12 @@ async def ledger(bootstrap: str, topic: str) -> Ledger:
 
 async def resolve(bootstrap: str, topic: str, letters: list[DeadLetter],
                   how: Literal["replayed", "discarded"]) -> None:
-    """Replay each parked record as it came, to the topic it came from (or not, when
-    discarding), then mark it resolved.
-
-    Replaying twice changes nothing: commands are deduplicated by command id, events by
-    aggregate version, results by command id."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(acks="all", **connection(bootstrap))
     await producer.start()
     try:
-        for letter in letters:
-            if how == "replayed":
-                key, value = letter.original()
-                await producer.send_and_wait(letter.source_topic, value, key=key)
-            marker = Resolution(resolved=letter.dead_letter_id, how=how, resolved_at=utc_now())
-            await producer.send_and_wait(topic, encode(marker),
-                                         key=str(letter.dead_letter_id).encode())
+        async def send(target: str, key: bytes | None, value: bytes) -> object:
+            return await producer.send_and_wait(target, value, key=key)
+
+        await resolve_letters(letters, how, topic, send)
     finally:
         await producer.stop()

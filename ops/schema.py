@@ -6,7 +6,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, create_model
 
-from streams.commands import COMMANDS, Message
+from streams.commands import COMMANDS, INTERNAL, Message, internal_rule
 from streams.envelopes import Command, CommandResult, Event
 from streams.events import EVENTS
 
@@ -15,9 +15,23 @@ def _typed(base: type[BaseModel], name: str, payload: type[Message]) -> type[Bas
     return create_model(name, __base__=base, type=(Literal[name], ...), payload=(payload, ...))
 
 
+def _command(name: str, payload: type[Message]) -> dict[str, Any]:
+    """A command's schema, marked `x-internal` when only the reservation saga may issue it."""
+    document = _typed(Command, name, payload).model_json_schema()
+    internal = name in INTERNAL
+    document["x-internal"] = internal
+    document["description"] = (
+        f"{internal_rule(name)}, on <prefix>.internal-commands; a client that sends it is "
+        "rejected" if internal else f"{name}: a public command, on <prefix>.commands")
+    return document
+
+
 def schemas() -> dict[str, dict[str, Any]]:
-    documents = {f"commands/{name}": _typed(Command, name, payload).model_json_schema()
-                 for name, payload in COMMANDS.items()}
+    """Commands under commands/public/ and commands/internal/, events, and the result."""
+    documents = {
+        f"commands/{'internal' if name in INTERNAL else 'public'}/{name}": _command(name, payload)
+        for name, payload in COMMANDS.items()
+    }
     documents |= {f"events/{name}": _typed(Event, name, payload).model_json_schema()
                   for name, payload in EVENTS.items()}
     documents["command-result"] = CommandResult.model_json_schema()

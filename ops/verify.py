@@ -1,4 +1,6 @@
-"""`verify`: fold the whole event log with the views' projectors and compare with the workers."""
+"""`verify`: fold the whole event log with the views' projectors and compare with the workers;
+fold it with the aggregates' evolvers (and the saga's inputs with `react`) and compare with
+the states the command handler and the saga stored; and compare the views with the aggregates."""
 
 import asyncio
 from collections.abc import Iterable
@@ -11,38 +13,67 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 
+from agents.saga_agent import RESERVATIONS
+from agents.write_model import STATE_TABLES
+from domain.aggregates import AGGREGATES
+from domain.saga import Reservation
+from ops.progress import Reporter
+from ops.write_side import (
+    field_differences,
+    fold_aggregates,
+    fold_saga,
+    latest,
+    state_differences,
+    views_against_aggregates,
+)
+from streams import topics
+from streams.app import settings
 from streams.envelopes import Event, parse_event
+from streams.kafka_clients import client_options
 from tables.fold import fold, version_problems
 from tables.registry import VIEWS
 from tables.view import Data, View
 from web.queries import MAX_PAGE
 
 
-async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+def connection(bootstrap: str) -> dict[str, Any]:
+    """A plain client's connection arguments: this process's credentials, to `bootstrap`."""
+    return {**client_options(settings), "bootstrap_servers": bootstrap}
+
+
+async def read_topic(bootstrap: str, topic: str, bar: Reporter | None = None,
+                     ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record on the topic, from the start up to its end when we started."""
     partitions = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, auto_offset_reset="earliest",
+                                **connection(bootstrap))
     await consumer.start()
     try:
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
+        if bar is not None:
+            starts = await consumer.beginning_offsets(partitions)
+            bar.set_total((bar.total or 0) + sum(ends[tp] - starts[tp] for tp in partitions))
         found = []
         while any([await consumer.position(tp) < end for tp, end in ends.items()]):
             for records in (await consumer.getmany(timeout_ms=1000, max_records=5000)).values():
-                found += [r for r in records
-                          if r.offset < ends[TopicPartition(r.topic, r.partition)]]
+                fresh = [r for r in records
+                         if r.offset < ends[TopicPartition(r.topic, r.partition)]]
+                found += fresh
+                if bar is not None:
+                    bar.advance(len(fresh))
         return found
     finally:
         await consumer.stop()
 
 
-async def read_log(bootstrap: str, topic: str) -> tuple[list[Event], int]:
+async def read_log(bootstrap: str, topic: str,
+                   bar: Reporter | None = None) -> tuple[list[Event], int]:
     """The readable events on the topic up to its end at the start, and how many were not."""
     events: list[Event] = []
     unreadable = 0
-    for record in await read_topic(bootstrap, topic):
+    for record in await read_topic(bootstrap, topic, bar):
         try:
             events.append(parse_event(record.value))
         except ValidationError:
@@ -51,7 +82,7 @@ async def read_log(bootstrap: str, topic: str) -> tuple[list[Event], int]:
 
 
 async def partitions_of(bootstrap: str, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**connection(bootstrap))
     await admin.start()
     try:
         [description] = await admin.describe_topics([topic])
@@ -100,10 +131,14 @@ def by_window(view: View, rows: dict[str, Data]) -> dict[str, tuple[dict[str, st
 
 
 async def differences(events: list[Event], urls: Iterable[str],
-                      unfoldable: list[str] | None = None) -> list[str]:
+                      unfoldable: list[str] | None = None,
+                      bar: Reporter | None = None) -> list[str]:
     expected = {name: ({key: (None, row["data"]) for key, row in rows.items()}
                        if not VIEWS[name].window else by_window(VIEWS[name], rows))
                 for name, rows in fold(events, unfoldable).items()}
+    urls = list(urls)
+    if bar is not None:
+        bar.set_total(len(urls) * sum(len(rows) for rows in expected.values()))
     found = version_problems(events)
     async with aiohttp.ClientSession() as http:
         for url in urls:
@@ -115,8 +150,36 @@ async def differences(events: list[Event], urls: Iterable[str],
                 except aiohttp.ClientError as exc:
                     found.append(f"{url} {view}: {exc}")
                     continue
+                if bar is not None:
+                    bar.advance(len(keys))
                 for key, answer in zip(keys, answers, strict=True):
-                    if answer != rows[key][1]:
-                        found.append(f"{url} {view}/{key}: served {answer}, "
-                                     f"the log folds to {rows[key][1]}")
+                    found += field_differences(f"{url} {view}/{key}", answer, rows[key][1],
+                                               "served", "the log folds to")
     return found
+
+
+async def write_side_differences(bootstrap: str, events: list[Event], unfoldable: list[str],
+                                 bar: Reporter | None = None) -> list[str]:
+    """The aggregates' and the saga's stored states (read from their tables' changelogs)
+    against the fold of their logs, and the views' folds against the aggregates."""
+    states = fold_aggregates(events, unfoldable)
+    found = []
+    for aggregate in AGGREGATES:
+        stored = latest(await changelog(bootstrap, STATE_TABLES[aggregate.kind], bar))
+        found += state_differences(f"{aggregate.kind}-state", aggregate.state,
+                                   states[aggregate.kind], stored)
+    inputs = await read_topic(bootstrap, topics.reservation_saga.get_topic_name(), bar)
+    expected = fold_saga((record.key, record.value) for record in inputs)
+    stored = latest(await changelog(bootstrap, RESERVATIONS, bar))
+    found += state_differences("reservation-saga", Reservation, dict(expected), stored)
+    return found + views_against_aggregates(fold(events), states)
+
+
+async def changelog(bootstrap: str, table: Any,
+                    bar: Reporter | None = None) -> list[tuple[bytes | None, bytes | None]]:
+    """Every record of a table's changelog; none if nothing was ever written to it."""
+    try:
+        records = await read_topic(bootstrap, table.changelog_topic.get_topic_name(), bar)
+    except LookupError:
+        return []
+    return [(record.key, record.value) for record in records]

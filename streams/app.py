@@ -7,6 +7,7 @@ from faust import EventT, TopicT
 
 import streams.store  # noqa: F401  (registers the rocksdb-shared:// store)
 from streams import faust_patches
+from streams.kafka_clients import check_credentials, faust_credentials
 from streams.settings import Settings
 
 settings = Settings.from_env()
@@ -23,6 +24,7 @@ class App(faust_patches.App):
     project_topics: list[TopicT]
 
     async def on_first_start(self) -> None:
+        await check_credentials(settings)  # refused credentials stop the worker, loudly
         self.conf.datadir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
         await super().on_first_start()
 
@@ -35,6 +37,7 @@ class App(faust_patches.App):
 app = App(
     settings.topic_prefix,
     broker=settings.broker,
+    broker_credentials=faust_credentials(settings),
     store=settings.store,
     datadir=str(settings.data_dir),
     topic_partitions=settings.partitions,
@@ -44,6 +47,14 @@ app = App(
     web_port=settings.web_port,
     canonical_url=settings.advertised_url,
     web_in_thread=False,
+    # Faust's own pages (/router, /table, /graph, /stats, /assignment, /performance) show
+    # table data, topology and internals to anyone: none is served. Routing reads the
+    # assignor's metadata in-process and does not need /router.
+    web_router_enabled=False,
+    web_tables_enabled=False,
+    web_graph_enabled=False,
+    web_stats_enabled=False,
+    web_metrics_enabled=False,
     consumer_auto_offset_reset="earliest",
     producer_acks=-1,
     producer_request_timeout=settings.send_timeout,

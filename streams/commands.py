@@ -98,3 +98,16 @@ COMMANDS: dict[str, type[Message]] = {
         PlaceOrder, ConfirmOrder, RejectOrder, PayOrder, ShipOrder, CancelOrder,
     )
 }
+
+# Issued only by the reservation saga, on the internal commands topic; a client that sends
+# one gets a rejection naming this rule.
+INTERNAL: frozenset[str] = frozenset(
+    {"ReserveStock", "ReleaseStock", "ConfirmOrder", "RejectOrder"})
+PUBLIC: dict[str, type[Message]] = {
+    name: cls for name, cls in COMMANDS.items() if name not in INTERNAL
+}
+
+
+def internal_rule(type_name: str) -> str:
+    """Why a client may not issue an internal command."""
+    return f"{type_name} is internal: only the reservation saga may issue it"

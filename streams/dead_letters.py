@@ -8,15 +8,18 @@ redelivery) gives the same dead letter.
 
 import base64
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import Field, ValidationError
 
-from streams.envelopes import Envelope, utc_now
+from streams.envelopes import Envelope, encode, utc_now
 
 log = logging.getLogger(__name__)
+Send = Callable[[str, bytes | None, bytes], Awaitable[object]]
+"""Produce (topic, key, value) and return once the broker has acknowledged it."""
 
 
 class DeadLetter(Envelope):
@@ -75,3 +78,33 @@ def dead_letter(topic: str, partition: int, offset: int, key: bytes | None, valu
         value=base64.b64encode(value).decode(), error=error[:4000], attempts=attempts,
         parked_at=utc_now(),
     )
+
+
+async def resolve(letters: list[DeadLetter], how: Literal["replayed", "discarded"],
+                  dead_letter_topic: str, send: Send) -> None:
+    """Replay each parked record as it came, to the topic it came from (or not, when
+    discarding), then mark it resolved.
+
+    Replaying twice changes nothing: commands are deduplicated by command id, events by
+    aggregate version, results by command id."""
+    for letter in letters:
+        if how == "replayed":
+            key, value = letter.original()
+            await send(letter.source_topic, key, value)
+        marker = Resolution(resolved=letter.dead_letter_id, how=how, resolved_at=utc_now())
+        await send(dead_letter_topic, str(letter.dead_letter_id).encode(), encode(marker))
+
+
+class UnknownLetters(LookupError):
+    """Some asked-for dead letters do not exist."""
+
+
+def choose(ledger: Ledger, ids: list[str] | None) -> list[DeadLetter]:
+    """The letters named by `ids`, or every waiting one when `ids` is None."""
+    if ids is None:
+        return ledger.waiting()
+    chosen = [letter for letter in ledger.letters.values() if str(letter.dead_letter_id) in ids]
+    unknown = set(ids) - {str(letter.dead_letter_id) for letter in chosen}
+    if unknown:
+        raise UnknownLetters(f"no such dead letter: {', '.join(sorted(unknown))}")
+    return chosen

@@ -4,6 +4,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
+
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"SHOPSTREAM_{name}", default)
@@ -33,9 +35,21 @@ class Settings:
     linger_ms: int
     max_body: int
     admin_token: str
+    kafka_security_protocol: str
+    kafka_sasl_mechanism: str
+    kafka_username: str
+    kafka_password: str
 
     @classmethod
     def from_env(cls) -> "Settings":
+        protocol = _env("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper()
+        if protocol not in ("PLAINTEXT", "SASL_PLAINTEXT"):
+            raise ValueError(f"SHOPSTREAM_KAFKA_SECURITY_PROTOCOL is PLAINTEXT or SASL_PLAINTEXT, "
+                             f"not {protocol!r}")
+        mechanism = _env("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512").upper()
+        if mechanism not in SASL_MECHANISMS:
+            raise ValueError(f"SHOPSTREAM_KAFKA_SASL_MECHANISM is one of "
+                             f"{', '.join(SASL_MECHANISMS)}, not {mechanism!r}")
         web_host = _env("WEB_HOST", "127.0.0.1")
         web_port = int(_env("WEB_PORT", "6066"))
         return cls(
@@ -61,12 +75,20 @@ class Settings:
             linger_ms=int(_env("LINGER_MS", "2")),
             max_body=int(_env("MAX_BODY", str(64 * 1024))),
             admin_token=_env("ADMIN_TOKEN", ""),
+            kafka_security_protocol=protocol,
+            kafka_sasl_mechanism=mechanism,
+            kafka_username=_env("KAFKA_USERNAME", ""),
+            kafka_password=_env("KAFKA_PASSWORD", ""),
         )
 
     @property
     def bootstrap(self) -> str:
         """The broker list for a plain Kafka client: Faust's URLs without their scheme."""
         return ",".join(url.strip().removeprefix("kafka://") for url in self.broker.split(";"))
+
+    @property
+    def sasl(self) -> bool:
+        return self.kafka_security_protocol == "SASL_PLAINTEXT"
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}.{name}"

@@ -26,6 +26,7 @@ def repartition(name: str) -> TopicT:
 
 
 commands = _topic("commands")
+internal_commands = _topic("internal-commands")  # written by the saga only
 events = _topic("events", **{"retention.ms": "-1", "cleanup.policy": "delete"})
 command_results = _topic("command-results")
 dead_letters = _topic("dead-letters", **{"retention.ms": "-1"})

@@ -7,7 +7,7 @@ progress (or over a row) and is woken by the projection itself, never by polling
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 
 class Signal:
@@ -54,6 +54,21 @@ class Progress:
         self.signals[name, partition].fire()
         for listener in self.listeners:
             listener(name, partition, offset, event_time)
+
+    def folded_batch(self, name: str, records: Iterable[tuple[int, int, float, bool]]) -> None:
+        """Record a batch of (partition, offset, event_time, touched) read by `name`: each
+        record that touched the view reaches the listeners (each has its own latency); the
+        last record per partition is how far the view has got; waiters wake once."""
+        last: dict[int, tuple[int, float]] = {}
+        for partition, offset, event_time, touched in records:
+            if touched:
+                for listener in self.listeners:
+                    listener(name, partition, offset, event_time)
+            last[partition] = (offset, event_time)
+        for partition, (offset, event_time) in last.items():
+            self.applied[name, partition] = offset
+            self.event_time[name, partition] = event_time
+            self.signals[name, partition].fire()
 
     def passed(self, name: str, partition: int, offset: int) -> None:
         """Record that `name` is done with a record at `offset` that had nothing to fold."""

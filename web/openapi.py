@@ -8,7 +8,7 @@ from pydantic import BaseModel, create_model
 from pydantic.json_schema import models_json_schema
 
 from streams.app import app
-from streams.commands import COMMANDS
+from streams.commands import PUBLIC
 from streams.envelopes import Command
 from tables.registry import VIEWS
 from web import answers
@@ -21,12 +21,12 @@ JSON = dict[str, Any]
 
 def _command(name: str) -> type[BaseModel]:
     return create_model(f"{name}Command", __base__=Command, type=(Literal[name], ...),
-                        payload=(COMMANDS[name], ...))
+                        payload=(PUBLIC[name], ...))
 
 
 def _components() -> tuple[JSON, JSON]:
     """Component schemas, and the request body's: one of the commands, told apart by `type`."""
-    commands = {name: _command(name) for name in COMMANDS}
+    commands = {name: _command(name) for name in PUBLIC}
     replies: list[type[BaseModel]] = [
         answers.Error, answers.InvalidCommand, answers.Submitted, answers.Outcome,
         answers.Health, answers.Ready, answers.LagReport, answers.Redirect,
@@ -123,6 +123,8 @@ def _command_paths(body: JSON) -> JSON:
                           "409": _json(outcome, _ref("Outcome")),
                           "202": _json("produced; no result yet", _ref("Submitted")),
                           "400": _error("not JSON, or a bad query parameter"),
+                          "403": _error("an internal command: only the reservation saga "
+                                        "may issue it"),
                           "408": _error("the body did not arrive in time"),
                           "413": _error("over SHOPSTREAM_MAX_BODY bytes"),
                           "415": _error("not application/json"),

@@ -11,6 +11,7 @@ from agents import dead_letters
 from agents.dead_letter_watch import LEDGER
 from streams import topics
 from streams.app import app, settings
+from streams.commands import INTERNAL, internal_rule
 from streams.envelopes import CommandResult, encode, parse_command
 from streams.partitioning import owning_partition
 from streams.tokens import Token
@@ -50,6 +51,8 @@ class Commands(View):
             return self.error(exc.status, str(exc))
         except ValidationError as exc:
             return self.error(422, "invalid command", details=field_errors(exc))
+        if command.type in INTERNAL:
+            return self.error(403, internal_rule(command.type))
         sent = await topics.commands.send(key=command.aggregate_id.encode(), value=encode(command))
         await sent
         monitoring.COMMANDS_SUBMITTED.inc()

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from agents import command_handler
-from agents.command_handler import handle_commands
+from agents.command_handler import handle_commands, handle_internal_commands
 from streams import topics
 from streams.app import settings
 from streams.partitioning import owning_partition
@@ -61,3 +61,43 @@ async def test_commands_are_decided_in_order_and_a_repeat_gets_the_first_result(
     assert repeat == second
     assert (rejected["status"], rejected["version"]) == ("rejected", 2)
     assert "expected version 1" in rejected["reason"]
+
+
+async def test_a_client_cannot_issue_an_internal_command_nor_spend_the_sagas_command_ids(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On the public topic, ReserveStock is rejected naming the rule, changes nothing and
+    answers to no saga; the saga's command with the same id, on the internal topic, applies."""
+    events: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    arrived = asyncio.Event()
+
+    async def append(key: bytes, value: bytes, **_: Any) -> asyncio.Future[Any]:
+        events.append(orjson.loads(value))
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        done.set_result(SimpleNamespace(partition=0, offset=len(events) - 1))
+        return done
+
+    async def reply(key: bytes, value: bytes, **_: Any) -> None:
+        results.append(orjson.loads(value))
+        if len(results) == 3:
+            arrived.set()
+
+    monkeypatch.setattr(topics.events, "send", append)
+    monkeypatch.setattr(topics.command_results, "send", reply)
+    sku = f"sku-{uuid4().hex[:8]}"
+    partition = owning_partition(sku, settings.partitions)
+    register = command("RegisterProduct", sku, {"name": "Lamp", "price": "9.50", "stock": 5})
+    reserve = command("ReserveStock", sku, {"order_id": "o-1", "quantity": 5}, reply_to="o-1")
+    async with handle_commands.test_context() as public:
+        for body in (register, reserve):
+            await public.put(orjson.dumps(body), key=sku.encode(), partition=partition)
+    async with handle_internal_commands.test_context() as internal:
+        await internal.put(orjson.dumps(reserve), key=sku.encode(), partition=partition)
+        await asyncio.wait_for(arrived.wait(), 10)
+    registered, refused, reserved = results
+    assert registered["status"] == "accepted"
+    assert (refused["status"], refused["version"], refused["reply_to"]) == ("rejected", 1, None)
+    assert refused["reason"] == "ReserveStock is internal: only the reservation saga may issue it"
+    assert (reserved["status"], reserved["version"], reserved["reply_to"]) == ("accepted", 2, "o-1")
+    assert [e["type"] for e in events] == ["ProductRegistered", "StockReserved"]

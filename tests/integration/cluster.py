@@ -50,12 +50,18 @@ class Kafka:
     port: int
     nodes: int = 1
     bootstrap: str = ""
+    sasl: tuple[str, str] | None = None
+    """(user, password): the broker requires SASL (SCRAM-SHA-512 or PLAIN) as that user."""
 
     def start(self) -> str:
+        env = os.environ.copy()
+        if self.sasl is not None:
+            env["SHOPSTREAM_KAFKA_USERNAME"], env["SHOPSTREAM_KAFKA_PASSWORD"] = self.sasl
         done = subprocess.run(
             [sys.executable, str(LAUNCHER), "start", "--nodes", str(self.nodes),
-             "--dir", str(self.directory), "--port", str(self.port)],
-            capture_output=True, text=True, timeout=600, check=False,
+             "--dir", str(self.directory), "--port", str(self.port),
+             *(["--sasl"] if self.sasl is not None else [])],
+            capture_output=True, text=True, timeout=600, check=False, env=env,
         )
         if done.returncode != 0:
             raise RuntimeError(f"the local Kafka did not start:\n{done.stdout}\n{done.stderr}")

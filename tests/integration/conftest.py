@@ -17,6 +17,7 @@ from tests.integration.cluster import (
 )
 
 PARTITIONS = 4
+ADMIN_TOKEN = f"admin-{uuid4().hex}"
 
 
 @pytest.fixture(scope="session")
@@ -36,8 +37,10 @@ def prefix() -> str:
 async def workers(kafka: Kafka, prefix: str,
                   tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[list[Worker]]:
     root: Path = tmp_path_factory.mktemp("workers")
+    # Admin operations are on at worker-1 only, so both sides of that switch can be tested.
     pair = [Worker(name=f"worker-{n}", bootstrap=kafka.bootstrap, prefix=prefix,
-                   data_dir=root / f"worker-{n}", partitions=PARTITIONS) for n in (1, 2)]
+                   data_dir=root / f"worker-{n}", partitions=PARTITIONS,
+                   settings={"ADMIN_TOKEN": ADMIN_TOKEN} if n == 1 else {}) for n in (1, 2)]
     for worker in pair:
         worker.start()
     try:

@@ -3,23 +3,52 @@
 import asyncio
 import os
 import sys
+from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
+from uuid import uuid4
 
 import aiohttp
+import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from tests.integration.cluster import ROOT, Kafka, Results, Worker
+from ops.verify import read_topic
+from tests.integration.cluster import ROOT, Kafka, Results, Worker, wait_until_all_ready
+from tests.integration.conftest import PARTITIONS
 from tests.integration.shop import Shop
 
 pytestmark = pytest.mark.integration
 SEED = 20261123
 
 
+@pytest.fixture
+async def clean(kafka: Kafka, tmp_path: Path) -> AsyncIterator[tuple[list[Worker], str, Results]]:
+    """Two workers on a prefix of their own: other tests write events behind the command
+    handler's back on the shared one, which verify's write side rightly reports."""
+    prefix = f"scenario-{uuid4().hex[:8]}"
+    pair = [Worker(name=f"scenario-{n}", bootstrap=kafka.bootstrap, prefix=prefix,
+                   data_dir=tmp_path / f"worker-{n}", partitions=PARTITIONS) for n in (1, 2)]
+    for worker in pair:
+        worker.start()
+    consumer = AIOKafkaConsumer(f"{prefix}.command-results", bootstrap_servers=kafka.bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    collector = Results(consumer)
+    try:
+        await wait_until_all_ready(pair)
+        await consumer.start()
+        collector.start()
+        yield pair, prefix, collector
+    finally:
+        await collector.stop()
+        for worker in pair:
+            worker.stop()
+
+
 async def test_a_random_shop_folds_to_what_the_workers_serve(
-    workers: list[Worker], kafka: Kafka, producer: AIOKafkaProducer, prefix: str,
-    results: Results,
+    clean: tuple[list[Worker], str, Results], kafka: Kafka, producer: AIOKafkaProducer,
 ) -> None:
+    workers, prefix, results = clean
     shop = Shop(producer, prefix, results, SEED)
     rng = shop.rng
     skus = [f"sku-{n:02}" for n in range(20)]
@@ -77,16 +106,43 @@ async def test_a_random_shop_folds_to_what_the_workers_serve(
     statuses = {answer["status"] for c in shop.sent for answer in results.by_command[c]}
     assert statuses == {"accepted", "rejected"}
     await wait_for_quiet(results)
+    code, output = await run_verify(kafka, prefix, workers)
+    assert code == 0, output[-5000:]
+    assert " 0 differences" in output
+    assert "reading the event log: " in output and "(done)" in output  # progress, plain
+
+    # a wrong state planted in the command handler's table: verify names it and fails
+    changelog = f"{prefix}-order-state-changelog"
+    order_id = confirmed[0]
+    [*_, last] = [r for r in await read_topic(kafka.bootstrap, changelog)
+                  if r.key == order_id.encode()]
+    state = orjson.loads(last.value)
+    wrong = state | {"version": state["version"] + 7}
+    await producer.send_and_wait(changelog, orjson.dumps(wrong), key=last.key,
+                                 partition=last.partition)
+    try:
+        code, output = await run_verify(kafka, prefix, workers, "--quiet")
+    finally:
+        await producer.send_and_wait(changelog, last.value, key=last.key,
+                                     partition=last.partition)
+    assert code == 1, output[-5000:]
+    named = [line for line in output.splitlines() if line.startswith("order-state/")]
+    assert named == [f"order-state/{order_id}: version stored {state['version'] + 7}, "
+                     f"the log folds to {state['version']}"], output[-5000:]
+    assert " 1 differences" in output and "reading" not in output  # --quiet: no progress
+
+
+async def run_verify(kafka: Kafka, prefix: str, workers: list[Worker],
+                     *options: str) -> tuple[int | None, str]:
     verify = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "streams", "verify", "--url", workers[0].url,
-        "--url", workers[1].url,
+        "--url", workers[1].url, *options,
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "SHOPSTREAM_BROKER": f"kafka://{kafka.bootstrap}",
              "SHOPSTREAM_TOPIC_PREFIX": prefix, "SHOPSTREAM_PARTITIONS": "4"},
     )
     output = (await asyncio.wait_for(verify.communicate(), 600))[0].decode()
-    assert verify.returncode == 0, output[-5000:]
-    assert " 0 differences" in output
+    return verify.returncode, output
 
 
 async def wait_for_outcomes(results: Results, order_ids: list[str],

@@ -57,6 +57,21 @@ def test_confirm_checks_the_total_against_the_lines() -> None:
         decide(placed, c.ConfirmOrder(lines=PRICED, total=Decimal("20.00")))
 
 
+@pytest.mark.parametrize("lines", [
+    PRICED[:1],
+    [*PRICED, c.PricedLine(sku="sku-3", quantity=1, unit_price=Decimal("1.00"))],
+    [PRICED[0], c.PricedLine(sku="sku-2", quantity=5, unit_price=Decimal("9.99"))],
+    [PRICED[0], c.PricedLine(sku="sku-9", quantity=1, unit_price=Decimal("9.99"))],
+])
+def test_a_confirmation_carries_exactly_the_placed_lines(lines: list[c.PricedLine]) -> None:
+    placed = fold(e.OrderPlaced(customer_id="cust-1", lines=LINES))
+    total = sum((line.unit_price * line.quantity for line in lines), Decimal(0))
+    with pytest.raises(Rejected, match="must be the placed lines"):
+        decide(placed, c.ConfirmOrder(lines=lines, total=total))
+    assert decide(placed, c.ConfirmOrder(lines=PRICED[::-1], total=Decimal("19.99"))) == [
+        e.OrderConfirmed(customer_id="cust-1", lines=PRICED[::-1], total=Decimal("19.99"))]
+
+
 def test_an_order_is_paid_for_its_exact_total() -> None:
     confirmed = fold(
         e.OrderPlaced(customer_id="cust-1", lines=LINES),
