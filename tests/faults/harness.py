@@ -1,7 +1,6 @@
 """One fault scenario's run: its own Kafka, topic prefix and workers, the load, the checks."""
 
 import asyncio
-import os
 import re
 import sys
 import time
@@ -25,6 +24,7 @@ from tests.integration.cluster import (
     Worker,
     free_kafka_port,
     get_json,
+    outside_settings,
     wait_until_all_ready,
 )
 from tests.integration.shop import Shop
@@ -253,7 +253,7 @@ class Run:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "streams", "verify", *urls, cwd=ROOT,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, "SHOPSTREAM_BROKER": f"kafka://{self.kafka.bootstrap}",
+            env={**outside_settings(), "SHOPSTREAM_BROKER": f"kafka://{self.kafka.bootstrap}",
                  "SHOPSTREAM_TOPIC_PREFIX": self.prefix,
                  "SHOPSTREAM_PARTITIONS": str(PARTITIONS)})
         output = (await asyncio.wait_for(process.communicate(), SETTLE_SECONDS))[0].decode()

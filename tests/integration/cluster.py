@@ -87,6 +87,13 @@ class Kafka:
             raise RuntimeError(f"kafkalocal {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
 
 
+def outside_settings() -> dict[str, str]:
+    """This process's environment without its SHOPSTREAM_* settings: a worker under test is
+    configured by its test alone (the agent tests' in-memory store must not leak into it)."""
+    return {name: value for name, value in os.environ.items()
+            if not name.startswith("SHOPSTREAM_")}
+
+
 @dataclass
 class Worker:
     name: str
@@ -111,7 +118,7 @@ class Worker:
 
     def start(self) -> None:
         env = {
-            **os.environ,
+            **outside_settings(),
             "SHOPSTREAM_BROKER": f"kafka://{self.bootstrap}",
             "SHOPSTREAM_TOPIC_PREFIX": self.prefix,
             "SHOPSTREAM_PARTITIONS": str(self.partitions),
