@@ -260,3 +260,14 @@ def stored_value(store: rocksdb.Store, partition: int, key: bytes) -> bytes | No
     """The value the RocksDB store holds for `key` in one partition's database."""
     value: bytes | None = store._db_for_partition(partition).get(key)
     return value
+
+
+def estimated_keys(store: rocksdb.Store, partitions: Iterable[int]) -> dict[int, int | None]:
+    """RocksDB's own estimate of the keys in each of `partitions` this store has open (None for
+    a partition it has not opened): Faust keeps the databases by partition in `_dbs`."""
+    found: dict[int, int | None] = {}
+    for partition in partitions:
+        db = store._dbs.get(partition)
+        found[partition] = (None if db is None
+                            else db.property_int_value("rocksdb.estimate-num-keys"))
+    return found
