@@ -4,6 +4,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
 from pydantic import ValidationError
 
@@ -50,8 +51,13 @@ class Commands(View):
             return self.error(exc.status, str(exc))
         except ValidationError as exc:
             return self.error(422, "invalid command", details=field_errors(exc))
-        sent = await topics.commands.send(key=command.aggregate_id.encode(), value=encode(command))
-        await sent
+        try:
+            sent = await topics.commands.send(key=command.aggregate_id.encode(),
+                                              value=encode(command))
+            await sent
+        except KafkaError as exc:  # a leader moving, a broker away: the client may retry
+            return self.error(503, f"Kafka did not take the command ({type(exc).__name__}); "
+                              "send it again: its command id makes a retry safe")
         monitoring.COMMANDS_SUBMITTED.inc()
         command_id = str(command.command_id)
         submitted = {"command_id": command_id, "status": "submitted"}
