@@ -262,12 +262,10 @@ def stored_value(store: rocksdb.Store, partition: int, key: bytes) -> bytes | No
     return value
 
 
-def estimated_keys(store: rocksdb.Store, partitions: Iterable[int]) -> dict[int, int | None]:
-    """RocksDB's own estimate of the keys in each of `partitions` this store has open (None for
-    a partition it has not opened): Faust keeps the databases by partition in `_dbs`."""
-    found: dict[int, int | None] = {}
-    for partition in partitions:
-        db = store._dbs.get(partition)
-        found[partition] = (None if db is None
-                            else db.property_int_value("rocksdb.estimate-num-keys"))
-    return found
+def estimated_keys(store: rocksdb.Store, partitions: Iterable[int]) -> int | None:
+    """RocksDB's own estimate of the keys in those of `partitions` this store has open; None if
+    it has none of them open. Faust keeps the databases by partition in `_dbs`."""
+    counts = [db.property_int_value("rocksdb.estimate-num-keys")
+              for db in (store._dbs.get(partition) for partition in partitions) if db is not None]
+    known = [count for count in counts if count is not None]
+    return sum(known) if known else None

@@ -26,7 +26,8 @@ ASK_TIMEOUT = aiohttp.ClientTimeout(total=3)
 LETTERS_SHOWN = 50
 LETTERS_MOST = 500
 # pydantic's messages quote the offending input; a dead letter's body stays off the page.
-QUOTED_INPUT = re.compile(r"input_value=.*?(?=, input_type=|\]$|$)", re.MULTILINE)
+# Greedy: the input may itself hold ", input_type="; pydantic's own one comes last on the line.
+QUOTED_INPUT = re.compile(r"input_value=(?:.*(?=, input_type=)|.*$)", re.MULTILINE)
 
 
 def local_part() -> dict[str, Any]:

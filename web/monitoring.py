@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from statistics import fmean
 
 from faust.exceptions import ConsumerNotStarted
+from faust.stores import rocksdb
 from faust.types import TP
 from faust.web import Request, Response, View
 from prometheus_client import (
@@ -89,11 +90,12 @@ def records_behind(highwater: int | None, position: int | None) -> int | None:
 
 
 def seconds_behind(records: int | None, event_time: float | None, now: float) -> float | None:
-    """Age of the last applied record's event, or 0.0 once nothing is left to fold."""
-    if event_time is None:
-        return None
+    """Age of the last applied record's event, or 0.0 once nothing is left to fold (also on a
+    partition where nothing was ever folded: an empty one is not behind)."""
     if records == 0:
         return 0.0
+    if event_time is None:
+        return None
     return round(max(0.0, now - event_time), 3)
 
 
@@ -235,14 +237,17 @@ class ProjectionLag:
 
 
 def view_rows() -> dict[str, int | None]:
-    """Per view, RocksDB's estimate of the rows in the partitions this worker holds active;
-    None while it holds none of them open."""
+    """Per view, RocksDB's estimate of the rows in the partitions this worker holds active
+    (None while it holds none of them open); with the memory store (tests), its exact count."""
     actives = _active_partitions()
     rows: dict[str, int | None] = {}
     for name, table in VIEW_TABLES.items():
-        held = actives.get(table.changelog_topic.get_topic_name(), set())
-        counts = [n for n in estimated_keys(table.data, held).values() if n is not None]
-        rows[name] = sum(counts) if counts else None
+        store = table.data
+        if isinstance(store, rocksdb.Store):
+            held = actives.get(table.changelog_topic.get_topic_name(), set())
+            rows[name] = estimated_keys(store, held)
+        else:
+            rows[name] = len(store)
     return rows
 
 

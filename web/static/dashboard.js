@@ -60,6 +60,8 @@ function rate(now, before, pick) {
   return total;
 }
 
+function utcTime(date) { return `${date.toISOString().slice(11, 19)} UTC`; }
+
 function shortTopic(topic) {
   const dot = topic.indexOf(".");
   return dot >= 0 ? topic.slice(dot + 1) : topic;
@@ -223,7 +225,7 @@ function render(cluster) {
   renderLetters(cluster);
   renderLookupViews(cluster);
   const silent = cluster.workers.filter((w) => !w.answered).length;
-  const when = new Date(cluster.at * 1000).toLocaleTimeString();
+  const when = utcTime(new Date(cluster.at * 1000));
   $("status").textContent = `${cluster.workers.length} workers` +
     (silent ? `, ${silent} not answering` : "") + ` · updated ${when} · via ${cluster.asked}`;
 }
@@ -278,7 +280,7 @@ async function lookup(event) {
     const row = JSON.parse(message.data);
     $("lookup-row").textContent = JSON.stringify(row.data, null, 2);
     const item = document.createElement("li");
-    item.textContent = `${new Date().toLocaleTimeString()}  update ${message.lastEventId}` +
+    item.textContent = `${utcTime(new Date())}  update ${message.lastEventId}` +
       (known(row.data.version) ? `  version ${row.data.version}` : "") +
       (row.data.status ? `  ${row.data.status}` : "");
     $("lookup-updates").prepend(item);
