@@ -9,6 +9,7 @@ from faust.cli import AppCommand, argument, option
 from ops import dlq as dead_letter_tools
 from ops import schema as schema_documents
 from ops import verify as log_check
+from ops.progress import Reporter
 from streams.app import app, settings
 
 
@@ -41,8 +42,10 @@ async def schema(self: AppCommand, out: str) -> None:
     option("--id", "ids", multiple=True,
            help="a dead letter to replay or discard (repeat); default: every waiting one"),
     option("--all", "everything", is_flag=True, help="list resolved dead letters too"),
+    option("--quiet", is_flag=True, help="no progress bar or progress lines"),
 )
-async def dlq(self: AppCommand, action: str, ids: tuple[str, ...], everything: bool) -> None:
+async def dlq(self: AppCommand, action: str, ids: tuple[str, ...], everything: bool,
+              quiet: bool) -> None:
     """List the dead letters that wait, replay them to the topics they came from, or discard
     them; replayed and discarded letters no longer make /health degraded."""
     topic = settings.topic("dead-letters")
@@ -62,5 +65,6 @@ async def dlq(self: AppCommand, action: str, ids: tuple[str, ...], everything: b
         raise click.UsageError(f"no such dead letter: {', '.join(sorted(unknown))}")
     chosen = chosen if ids else waiting
     how = "replayed" if action == "replay" else "discarded"
-    await dead_letter_tools.resolve(settings.bootstrap, topic, chosen, how)
+    with Reporter(f"dlq {action}", len(chosen), quiet=quiet) as bar:
+        await dead_letter_tools.resolve(settings.bootstrap, topic, chosen, how, bar)
     self.say(f"{how} {len(chosen)} dead letters")

@@ -5,6 +5,7 @@ from typing import Literal
 
 from aiokafka import AIOKafkaProducer
 
+from ops.progress import Reporter
 from ops.verify import read_topic
 from streams.dead_letters import DeadLetter, Ledger, Resolution
 from streams.envelopes import encode, utc_now
@@ -19,7 +20,7 @@ async def ledger(bootstrap: str, topic: str) -> Ledger:
 
 
 async def resolve(bootstrap: str, topic: str, letters: list[DeadLetter],
-                  how: Literal["replayed", "discarded"]) -> None:
+                  how: Literal["replayed", "discarded"], bar: Reporter | None = None) -> None:
     """Replay each parked record as it came, to the topic it came from (or not, when
     discarding), then mark it resolved.
 
@@ -35,5 +36,7 @@ async def resolve(bootstrap: str, topic: str, letters: list[DeadLetter],
             marker = Resolution(resolved=letter.dead_letter_id, how=how, resolved_at=utc_now())
             await producer.send_and_wait(topic, encode(marker),
                                          key=str(letter.dead_letter_id).encode())
+            if bar is not None:
+                bar.advance()
     finally:
         await producer.stop()

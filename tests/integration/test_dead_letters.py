@@ -82,6 +82,7 @@ async def test_poison_on_every_topic_is_parked_once_with_its_origin(
     assert sum(line.split()[0] in ids for line in output.splitlines() if line) == len(ids)
     output = await dlq(kafka, prefix, "discard")
     assert f"discarded {len(ids)} dead letters" in output  # garbage cannot be fixed
+    assert f"dlq discard: {len(ids)} of {len(ids)} (100 %" in output  # progress, as a line
     health = await health_when(http, workers, lambda h: h["dead_letters"] == 0)
     assert {h["status"] for h in health} == {"ok"}
     assert "0 dead letters waiting" in await dlq(kafka, prefix, "list")
@@ -131,9 +132,10 @@ async def test_a_parked_event_replayed_once_its_cause_is_fixed_applies_once(
     await producer.send_and_wait(topic, event(1, "OrderPlaced", {"lines": [
         {"sku": "s", "quantity": 1}]}), key=order_id.encode())  # the cause, fixed
 
-    for _ in range(2):  # replaying twice changes nothing
-        output = await dlq(kafka, prefix, "replay", "--id", letter["dead_letter_id"])
+    for quiet in ([], ["--quiet"]):  # replaying twice changes nothing
+        output = await dlq(kafka, prefix, "replay", "--id", letter["dead_letter_id"], *quiet)
         assert "replayed 1 dead letters" in output, output
+        assert ("dlq replay: 1 of 1" in output) is not bool(quiet), output
         async with http.get(f"{workers[1].url}/views/orders/{order_id}?min_version=2") as r:
             body = await r.json()
         assert (body["data"]["status"], body["meta"]["versions"]) == ("cancelled", {order_id: 2})
