@@ -2,7 +2,8 @@
 
 Charts, each drawn when the results hold its phases: events/s and events/CPU-s per phase
 (a-e: the worker against its peers), command -> view latency percentiles per offered rate (f),
-and restore rows/s (h). `make bench` draws them beside its JSON.
+and restore rows/s (h). `make bench` draws them beside its JSON; the fault suite draws its
+recovery times per scenario beside its results.json.
 """
 
 import argparse
@@ -99,6 +100,33 @@ def restore(phases: Phases) -> Figure | None:
     ax.set_title(f"Restore of {h.get('rows', 0):,} rows: ready after "
                  f"{h.get('restore_ready_seconds', float('nan')):.0f} s", fontsize=10)
     return figure
+
+
+def recoveries(rows: list[dict[str, Any]]) -> Figure | None:
+    """The fault suite's recovery time per scenario (its results.json), failures in red."""
+    timed = [r for r in rows if r.get("recovery_seconds") is not None]
+    if not timed:
+        return None
+    figure, ax = plt.subplots(figsize=(8, 0.45 * len(timed) + 1.2), layout="constrained")
+    values = [r["recovery_seconds"] for r in timed]
+    bars = ax.barh([r["scenario"] for r in timed], values,
+                   color=[WORKER if r.get("passed") else "#b3261e" for r in timed])
+    ax.bar_label(bars, labels=[f"{v:.1f} s" for v in values], padding=3, fontsize=8)
+    ax.invert_yaxis()
+    ax.margins(x=0.2)
+    ax.set_xlabel("seconds from the (last) fault until every commands partition answered "
+                  "and every worker was ready")
+    ax.set_title("Recovery per fault scenario (red: the scenario failed)", fontsize=10)
+    return figure
+
+
+def write_recoveries(rows: list[dict[str, Any]], path: Path) -> Path | None:
+    figure = recoveries(rows)
+    if figure is None:
+        return None
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
 
 
 CHARTS: dict[str, Callable[[Phases], Figure | None]] = {

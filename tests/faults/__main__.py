@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -27,6 +28,15 @@ def table(rows: list[Row]) -> str:
     rule = "  ".join("-" * w for w in widths)
     text = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
     return "\n".join([text[0], rule, *text[1:]])
+
+
+def chart(rows: list[dict[str, Any]], path: Path) -> str:
+    try:
+        from bench import plots  # matplotlib comes with the bench extra, not with CI's
+    except ModuleNotFoundError as exc:
+        return f"no recovery chart: {exc.name} is not installed (the bench extra)"
+    drawn = plots.write_recoveries(rows, path)
+    return f"chart: {drawn}" if drawn else "no recovery chart: no scenario timed a recovery"
 
 
 async def main(names: list[str], out: Path, quiet: bool = False) -> list[Row]:
@@ -63,4 +73,5 @@ if __name__ == "__main__":
     done = asyncio.run(main(chosen, args.out, args.quiet))
     print(table(done))
     print(f"results: {args.out / 'results.json'}")
+    print(chart([as_json(r) for r in done], args.out / "recoveries.png"))
     sys.exit(0 if all(r.passed for r in done) else 1)

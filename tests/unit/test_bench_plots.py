@@ -22,6 +22,15 @@ def test_a_full_set_of_results_gives_every_chart(tmp_path: Path) -> None:
         assert path.read_bytes().startswith(PNG) and path.stat().st_size > 10_000
 
 
+def test_the_fault_suite_chart_shows_each_timed_recovery(tmp_path: Path) -> None:
+    rows = [{"scenario": "kill-worker", "recovery_seconds": 12.5, "passed": True},
+            {"scenario": "broker-restart", "recovery_seconds": 30.1, "passed": False},
+            {"scenario": "poison", "recovery_seconds": None, "passed": True}]
+    path = plots.write_recoveries(rows, tmp_path / "recoveries.png")
+    assert path is not None and path.read_bytes().startswith(PNG)
+    assert plots.write_recoveries(rows[2:], tmp_path / "none.png") is None
+
+
 def test_only_the_charts_the_phases_allow(tmp_path: Path) -> None:
     phases = plots.phases_of({"phases": {
         "d": {"ok": True, "title": "worker", "events": 10, "events_per_s": 5.0,
