@@ -284,3 +284,30 @@ async def test_every_series_the_grafana_dashboard_asks_for_is_served(
     for family in families:  # a labelled family may have no sample yet; its series are known
         served |= {family.name + suffix for suffix in SERIES.get(family.type, ())}
     assert asked and asked <= served, asked - served
+
+
+async def test_a_silent_worker_is_flagged_and_its_share_is_unknown_not_zero(
+    browser: Browser, workers: list[Worker], http: aiohttp.ClientSession,
+) -> None:
+    """The group's real answer, with the second worker's part replaced by what /cluster says
+    of a worker that did not answer."""
+    _, cluster = await get_json(http, f"{workers[0].url}/cluster")
+    silent = {"worker": workers[1].url, "answered": False,
+              "error": "did not answer: ServerDisconnectedError"}
+    cluster["workers"] = [part if part["worker"] != workers[1].url else silent
+                          for part in cluster["workers"]]
+    opened = await browser.new_page(viewport=LAPTOP)
+    await opened.route("**/cluster", lambda route: route.fulfill(json=cluster))
+    try:
+        await opened.goto(f"{workers[0].url}/dashboard")
+        row = opened.locator(f'#workers tbody tr[data-worker="{workers[1].url}"]')
+        await eventually(lambda: _contains(row, "did not answer"), "the silent worker flagged")
+        for tile in ("#commands-accepted", "#commands-rejected", "#commands-rate"):
+            assert await opened.locator(tile).inner_text() == "unknown", tile
+        orders = opened.locator('#views tr[data-view="orders"]')
+        assert await orders.locator('[data-field="applied"]').inner_text() == "unknown"
+        assert await orders.locator('[data-field="lag-records"]').inner_text() == "unknown"
+        assert "(partial)" in await orders.locator('[data-field="rows"]').inner_text()
+        assert "1 not answering" in await opened.locator("#status").inner_text()
+    finally:
+        await opened.close()
