@@ -8,6 +8,7 @@ retry before that point repeats the batch, which re-emits identical events.
 
 import asyncio
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -28,6 +29,7 @@ from streams.faust_patches import as_current
 from streams.partitioning import owning_partition
 
 log = logging.getLogger(__name__)
+decided: Counter[str] = Counter(accepted=0, rejected=0)  # new results by status, since start
 
 
 @dataclass
@@ -155,6 +157,7 @@ def conclude(decision: Decision) -> bytes:
             result = result_of(decision.command, "accepted", decision.version,
                                positions=positions)
         decision.result = write_model.remember(result, decision.internal)
+        decided["rejected" if decision.reason is not None else "accepted"] += 1
     return decision.result
 
 

@@ -14,10 +14,11 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench import report
+from bench import plots, report
 from bench.data import Expected, fold_into, generate
 from bench.profile import breakdown
 from bench.throughput import PHASES, Run, create_worker_topics, run_all
+from ops.progress import Reporter
 from tests.integration.cluster import ROOT, Kafka, free_kafka_port
 
 FULL = {"events": 1_000_000, "keys": 100_000, "commit_interval": 2.8}
@@ -44,6 +45,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="sample d's worker with py-spy into <workdir>/d-profile.txt")
     parser.add_argument("--workdir", type=Path, help="default: a fresh temporary directory")
     parser.add_argument("--no-pipeline", action="store_true", help="skip phases f-h")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or lines")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     args.events = args.events or sizes["events"]
@@ -59,7 +61,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 async def fill(bootstrap: str, topic: str, partitions: int, events: int,
-               keys: int) -> Expected:
+               keys: int, quiet: bool = False) -> Expected:
     """Create the event topic, produce the events, and fold them as they go."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -75,13 +77,16 @@ async def fill(bootstrap: str, topic: str, partitions: int, events: int,
     await producer.start()
     try:
         pending = []
-        for key, value in generate(events, keys):
-            fold_into(expected, key, value)
-            pending.append(await producer.send(topic, value, key=key))
-            if len(pending) >= 20_000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
+        with Reporter("producing events", events, quiet=quiet) as bar:
+            for key, value in generate(events, keys):
+                fold_into(expected, key, value)
+                pending.append(await producer.send(topic, value, key=key))
+                if len(pending) >= 20_000:
+                    await asyncio.gather(*pending)
+                    bar.advance(len(pending))
+                    pending.clear()
+            await asyncio.gather(*pending)
+            bar.advance(len(pending))
     finally:
         await producer.stop()
     return expected
@@ -97,11 +102,11 @@ async def throughput(args: argparse.Namespace, bootstrap: str, prefix: str,
     print(f"producing {args.events:,} events over {args.keys:,} skus to {prefix}.events "
           f"({args.partitions} partitions) ...", flush=True)
     expected = await fill(bootstrap, f"{prefix}.events", args.partitions, args.events,
-                          args.keys)
+                          args.keys, args.quiet)
     print(f"  done in {time.monotonic() - started:.0f}s", flush=True)
     run = Run(bootstrap, prefix, args.partitions, workdir, expected, args.sample,
               args.commit_interval, args.checkout, args.profile)
-    return await run_all(run, args.phases)
+    return await run_all(run, args.phases, args.quiet)
 
 
 def pipeline_phases(bootstrap: str, workdir: Path, quick: bool,
@@ -143,16 +148,19 @@ def main(argv: list[str]) -> int:
     shares = breakdown(profile.read_text()) if args.profile and profile.exists() else []
     found = report.ratios(phases, args.keys)
     report.show(phases, found, pipeline, shares)
+    results = {**phases, **pipeline}
     path = report.write({
         "run": {"events": args.events, "keys": args.keys, "partitions": args.partitions,
                 "quick": args.quick, "prefix": prefix, "commit_interval": args.commit_interval,
                 "checkout": str(args.checkout.resolve())},
         "machine": report.machine(kafka_version()),
-        "phases": {**phases, **pipeline},
+        "phases": results,
         "targets": found,
         "profile_d": {name: round(share, 3) for name, share in shares},
     })
     print(f"\nwritten to {path} and {path.parent / 'latest.json'}; logs in {workdir}/*.log")
+    for chart in plots.write(plots.phases_of({"phases": results}), path.parent, path.stem):
+        print(f"chart: {chart}")
     if not args.workdir:
         for state in (path for path in workdir.iterdir() if path.is_dir()):
             shutil.rmtree(state, ignore_errors=True)  # Kafka's and each phase's; logs stay

@@ -19,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench.check import changelog_rows, compare_rows, http_sample
 from bench.data import Expected
 from bench.observe import Measured, PhaseError, watch
+from ops.progress import Reporter
 from tests.integration.cluster import ROOT, Worker, wait_until_all_ready
 
 STOP_WAIT = 60.0
@@ -226,13 +227,15 @@ CHECKS: dict[str, Callable[[Run, str, Path], Awaitable[str | None]]] = {
     "quix": _quix_check,
 }
 
-async def run_all(run: Run, letters: str) -> dict[str, dict[str, Any]]:
+async def run_all(run: Run, letters: str, quiet: bool = False) -> dict[str, dict[str, Any]]:
     results = {}
-    for phase in PHASES:
-        if phase.letter in letters:
+    chosen = [phase for phase in PHASES if phase.letter in letters]
+    with Reporter("phases a-e", len(chosen), quiet=quiet) as bar:
+        for phase in chosen:
             print(f"phase {phase.letter}: {phase.title} ...", flush=True)
             results[phase.letter] = await run_phase(run, phase)
             print(f"  {_summary(results[phase.letter])}", flush=True)
+            bar.advance()
     return results
 
 

@@ -11,6 +11,8 @@ import agents.repartition
 import agents.results
 import agents.saga_agent
 import ops.commands
+import web.cluster
+import web.dashboard
 import web.dead_letters
 import web.middleware
 import web.monitoring
@@ -21,7 +23,8 @@ from streams.app import app
 
 REGISTERED = (agents.command_handler, agents.dead_letter_watch, agents.event_log,
               agents.repartition, agents.results, agents.saga_agent, ops.commands,
-              web.dead_letters, web.middleware, web.monitoring, web.openapi, web.push, web.views)
+              web.cluster, web.dashboard, web.dead_letters, web.middleware, web.monitoring,
+              web.openapi, web.push, web.views)
 
 
 def main() -> None:

@@ -53,8 +53,10 @@ async def schema(self: AppCommand, out: str) -> None:
     option("--id", "ids", multiple=True,
            help="a dead letter to replay or discard (repeat); default: every waiting one"),
     option("--all", "everything", is_flag=True, help="list resolved dead letters too"),
+    option("--quiet", is_flag=True, help="no progress bar or progress lines"),
 )
-async def dlq(self: AppCommand, action: str, ids: tuple[str, ...], everything: bool) -> None:
+async def dlq(self: AppCommand, action: str, ids: tuple[str, ...], everything: bool,
+              quiet: bool) -> None:
     """List the dead letters that wait, replay them to the topics they came from, or discard
     them; replayed and discarded letters no longer make /health degraded."""
     await authenticated()
@@ -74,7 +76,8 @@ async def dlq(self: AppCommand, action: str, ids: tuple[str, ...], everything: b
     except UnknownLetters as exc:
         raise click.UsageError(str(exc)) from None
     how = "replayed" if action == "replay" else "discarded"
-    await dead_letter_tools.resolve(settings.bootstrap, topic, chosen, how)
+    with Reporter(f"dlq {action}", len(chosen), quiet=quiet) as bar:
+        await dead_letter_tools.resolve(settings.bootstrap, topic, chosen, how, bar)
     self.say(f"{how} {len(chosen)} dead letters")
 
 

@@ -5,6 +5,7 @@ from typing import Literal
 
 from aiokafka import AIOKafkaProducer
 
+from ops.progress import Reporter
 from ops.verify import connection, read_topic
 from streams.dead_letters import DeadLetter, Ledger
 from streams.dead_letters import resolve as resolve_letters
@@ -19,12 +20,15 @@ async def ledger(bootstrap: str, topic: str) -> Ledger:
 
 
 async def resolve(bootstrap: str, topic: str, letters: list[DeadLetter],
-                  how: Literal["replayed", "discarded"]) -> None:
+                  how: Literal["replayed", "discarded"], bar: Reporter | None = None) -> None:
     producer = AIOKafkaProducer(acks="all", **connection(bootstrap))
     await producer.start()
     try:
         async def send(target: str, key: bytes | None, value: bytes) -> object:
-            return await producer.send_and_wait(target, value, key=key)
+            sent = await producer.send_and_wait(target, value, key=key)
+            if target == topic and bar is not None:  # the resolution marker: one letter done
+                bar.advance()
+            return sent
 
         await resolve_letters(letters, how, topic, send)
     finally:

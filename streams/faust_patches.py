@@ -260,3 +260,12 @@ def stored_value(store: rocksdb.Store, partition: int, key: bytes) -> bytes | No
     """The value the RocksDB store holds for `key` in one partition's database."""
     value: bytes | None = store._db_for_partition(partition).get(key)
     return value
+
+
+def estimated_keys(store: rocksdb.Store, partitions: Iterable[int]) -> int | None:
+    """RocksDB's own estimate of the keys in those of `partitions` this store has open; None if
+    it has none of them open. Faust keeps the databases by partition in `_dbs`."""
+    counts = [db.property_int_value("rocksdb.estimate-num-keys")
+              for db in (store._dbs.get(partition) for partition in partitions) if db is not None]
+    known = [count for count in counts if count is not None]
+    return sum(known) if known else None

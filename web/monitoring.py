@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from statistics import fmean
 
 from faust.exceptions import ConsumerNotStarted
+from faust.stores import rocksdb
 from faust.types import TP
 from faust.web import Request, Response, View
 from prometheus_client import (
@@ -23,13 +24,16 @@ from prometheus_client import (
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from agents import dead_letters, retry
+from agents.command_handler import decided
 from agents.dead_letter_watch import LEDGER
 from agents.repartition import INPUT_TOPIC
 from streams import topics
 from streams.app import app
+from streams.faust_patches import estimated_keys
 from tables import results
 from tables.progress import progress
 from tables.registry import VIEWS
+from tables.storage import VIEW_TABLES
 from tables.subscriptions import subscriptions
 
 PROJECTIONS: dict[str, str] = {**INPUT_TOPIC, results.NAME: topics.command_results.get_topic_name()}
@@ -86,11 +90,12 @@ def records_behind(highwater: int | None, position: int | None) -> int | None:
 
 
 def seconds_behind(records: int | None, event_time: float | None, now: float) -> float | None:
-    """Age of the last applied record's event, or 0.0 once nothing is left to fold."""
-    if event_time is None:
-        return None
+    """Age of the last applied record's event, or 0.0 once nothing is left to fold (also on a
+    partition where nothing was ever folded: an empty one is not behind)."""
     if records == 0:
         return 0.0
+    if event_time is None:
+        return None
     return round(max(0.0, now - event_time), 3)
 
 
@@ -231,8 +236,56 @@ class ProjectionLag:
         yield seconds
 
 
+def view_rows() -> dict[str, int | None]:
+    """Per view, RocksDB's estimate of the rows in the partitions this worker holds active
+    (None while it holds none of them open); with the memory store (tests), its exact count."""
+    actives = _active_partitions()
+    rows: dict[str, int | None] = {}
+    for name, table in VIEW_TABLES.items():
+        store = table.data
+        if isinstance(store, rocksdb.Store):
+            held = actives.get(table.changelog_topic.get_topic_name(), set())
+            rows[name] = estimated_keys(store, held)
+        else:
+            rows[name] = len(store)
+    return rows
+
+
+def _active_partitions() -> dict[str, set[int]]:
+    found: dict[str, set[int]] = {}
+    for tp in app.assignor.assigned_actives():
+        found.setdefault(tp.topic, set()).add(tp.partition)
+    return found
+
+
+def recovery_remaining() -> dict[str, int]:
+    """Changelog records still to restore on this worker, for active and standby tables."""
+    recovery = app.tables.recovery
+    return {"active": recovery.active_remaining_total(),
+            "standby": recovery.standby_remaining_total()}
+
+
+class Views:
+    """shopstream_view_rows_estimate and shopstream_recovery_remaining_records."""
+
+    def collect(self) -> Iterator[Metric]:
+        rows = GaugeMetricFamily("shopstream_view_rows_estimate",
+                                 "Rows of the view in the partitions this worker holds active "
+                                 "(RocksDB's estimate)", labels=["view"])
+        for name, count in view_rows().items():
+            if count is not None:
+                rows.add_metric([name], count)
+        yield rows
+        remaining = GaugeMetricFamily("shopstream_recovery_remaining_records",
+                                      "Changelog records still to restore", labels=["tables"])
+        for kind, count in recovery_remaining().items():
+            remaining.add_metric([kind], count)
+        yield remaining
+
+
 class DeadLetters:
     """shopstream_dead_letters_total: records this worker parked, by the topic they came from;
+    shopstream_commands_total: commands decided here, accepted or rejected;
     shopstream_dead_letters_waiting: dead letters of any worker not yet replayed or discarded;
     shopstream_retries_total: transient failures retried, by what was retried."""
 
@@ -242,6 +295,9 @@ class DeadLetters:
                         dead_letters.parked)
         yield _gauge("shopstream_dead_letters_waiting",
                      "Dead letters not yet replayed or discarded", len(LEDGER.waiting()))
+        yield _by_label("shopstream_commands_total",
+                        "Commands this worker decided, by their result's status", decided,
+                        label="status")
         yield _by_label("shopstream_retries_total",
                         "Transient failures retried, by what was retried", retry.retried,
                         label="what")
@@ -306,6 +362,7 @@ def _by_label(name: str, documentation: str, counts: Mapping[str, int], label: s
 REGISTRY.register(ProjectionLag())
 REGISTRY.register(FaustFigures())
 REGISTRY.register(DeadLetters())
+REGISTRY.register(Views())
 
 
 @app.page("/lag")

@@ -154,6 +154,17 @@ def _plain_paths() -> JSON:
                          "responses": {"200": _json("lag and latency", _ref("LagReport"))}}},
         "/metrics": {"get": {"summary": "Prometheus text", "responses": {"200": {
             "description": "metrics", "content": {"text/plain": {"schema": text}}}}}},
+        "/cluster": {"get": {
+            "summary": "every worker's part (GET /cluster/local) merged, and the dead letters "
+                       "waiting, newest first, without their bodies",
+            "parameters": [{"name": "letters", "in": "query", "required": False,
+                            "schema": {"type": "integer", "minimum": 0, "maximum": 500}}],
+            "responses": {"200": _json("the group", {"type": "object"}),
+                          "400": _json("a bad parameter", _ref("Error"))}}},
+        "/cluster/local": {"get": {"summary": "this worker's partitions, lag, rows, counters",
+                                   "responses": {"200": _json("this worker", {"type": "object"})}}},
+        "/dashboard": {"get": {"summary": "the operator's console (HTML)", "responses": {"200": {
+            "description": "the page", "content": {"text/html": {"schema": text}}}}}},
         "/openapi.json": {"get": {"summary": "this document", "responses": {
             "200": _json("OpenAPI 3.1", {"type": "object"})}}},
     }

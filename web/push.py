@@ -56,7 +56,9 @@ async def stream(request: Any, view: str, key: str, seen: int) -> Any:
     mailbox = subscriptions.subscribe(view, key)  # before reading, so no version slips between
     response = aiohttp_web.StreamResponse(headers={
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-        "X-Accel-Buffering": "no"})
+        "X-Accel-Buffering": "no",
+        # Any worker's console may follow a row here: a 307 from another worker leads here.
+        "Access-Control-Allow-Origin": "*"})
     try:
         await response.prepare(request)
         current = read_row(view, key)

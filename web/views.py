@@ -4,6 +4,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
 from pydantic import ValidationError
 
@@ -53,8 +54,13 @@ class Commands(View):
             return self.error(422, "invalid command", details=field_errors(exc))
         if command.type in INTERNAL:
             return self.error(403, internal_rule(command.type))
-        sent = await topics.commands.send(key=command.aggregate_id.encode(), value=encode(command))
-        await sent
+        try:
+            sent = await topics.commands.send(key=command.aggregate_id.encode(),
+                                              value=encode(command))
+            await sent
+        except KafkaError as exc:  # a leader moving, a broker away: the client may retry
+            return self.error(503, f"Kafka did not take the command ({type(exc).__name__}); "
+                              "send it again: its command id makes a retry safe")
         monitoring.COMMANDS_SUBMITTED.inc()
         command_id = str(command.command_id)
         submitted = {"command_id": command_id, "status": "submitted"}

@@ -83,6 +83,7 @@ async def test_poison_on_every_topic_is_parked_once_with_its_origin(
     assert sum(line.split()[0] in ids for line in output.splitlines() if line) == len(ids)
     output = await dlq(kafka, prefix, "discard")
     assert f"discarded {len(ids)} dead letters" in output  # garbage cannot be fixed
+    assert f"dlq discard: {len(ids)} of {len(ids)} (100 %" in output  # progress, as a line
     health = await health_when(http, workers, lambda h: h["dead_letters"] == 0)
     assert {h["status"] for h in health} == {"ok"}
     assert "0 dead letters waiting" in await dlq(kafka, prefix, "list")
@@ -133,9 +134,10 @@ async def test_a_parked_event_replayed_once_its_cause_is_fixed_applies_once(
         {"sku": "s", "quantity": 1}]}), key=order_id.encode())  # the cause, fixed
 
     cancel = base64.b64decode(letter["value"])
-    for replays in (1, 2):  # replaying twice changes nothing
-        output = await dlq(kafka, prefix, "replay", "--id", letter["dead_letter_id"])
+    for replays, quiet in ((1, []), (2, ["--quiet"])):  # replaying twice changes nothing
+        output = await dlq(kafka, prefix, "replay", "--id", letter["dead_letter_id"], *quiet)
         assert "replayed 1 dead letters" in output, output
+        assert ("dlq replay: 1 of 1" in output) is not bool(quiet), output
         copies = [r for r in await read_topic(kafka.bootstrap, topic) if r.value == cancel]
         assert len(copies) == 1 + replays  # the parked original, and each replay
         body = await folded_past(http, workers[1], order_id, copies[-1].partition,

@@ -39,6 +39,7 @@ def test_records_behind(highwater: int | None, position: int | None,
 
 def test_seconds_behind_is_zero_once_caught_up_however_old_the_last_event() -> None:
     assert seconds_behind(0, NOW - 3600, NOW) == 0.0
+    assert seconds_behind(0, None, NOW) == 0.0  # an empty partition is not behind
 
 
 def test_seconds_behind_is_the_age_of_the_last_applied_event_while_records_remain() -> None:
