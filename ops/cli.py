@@ -11,6 +11,7 @@ import agents.repartition
 import agents.results
 import agents.saga_agent
 import ops.commands
+import web.lists
 import web.middleware
 import web.monitoring
 import web.openapi
