@@ -12,7 +12,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 
 from streams.envelopes import Event, parse_event
-from tables.fold import fold, version_problems
+from tables.fold import fold, listed, version_problems
+from tables.listing import MAX_LIMIT
 from tables.registry import VIEWS
 from tables.view import Data, View
 from web.queries import MAX_PAGE
@@ -99,11 +100,59 @@ def by_window(view: View, rows: dict[str, Data]) -> dict[str, tuple[dict[str, st
     return answers
 
 
+async def served_list(http: aiohttp.ClientSession, url: str, view: str,
+                      wanted: dict[str, str]) -> list[Data]:
+    """Every row a list query answers, followed page by page; a partial answer is an error."""
+    rows: list[Data] = []
+    cursor: dict[str, str] = {}
+    while True:
+        async with http.get(f"{url}/views/{view}",
+                            params={**wanted, **cursor, "limit": str(MAX_LIMIT)}) as response:
+            response.raise_for_status()
+            answer = await response.json()
+        if answer["meta"]["partial"]:
+            raise LookupError(f"partitions {answer['meta']['missing_partitions']} did not answer")
+        rows += answer["data"]
+        if answer["meta"]["next_cursor"] is None:
+            return rows
+        cursor = {"cursor": answer["meta"]["next_cursor"]}
+
+
+def _list_difference(served: list[Data], expected: list[Data], key: str) -> str | None:
+    if served == expected:
+        return None
+    have, want = [row[key] for row in served], [row[key] for row in expected]
+    if have == want:
+        return "the same keys, with different rows"
+    missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+    return (f"{len(have)} rows for {len(want)}; missing {missing[:5]}, extra {extra[:5]}"
+            if missing or extra else "the right rows, out of key order")
+
+
+async def list_differences(http: aiohttp.ClientSession, url: str,
+                           folded: dict[str, dict[str, Data]]) -> list[str]:
+    """Each view's list queries (whole, and by each indexed value) against the fold."""
+    found = []
+    for name, rows in folded.items():
+        key_field = next(iter(VIEWS[name].row.model_fields))
+        for wanted, expected in listed(VIEWS[name], rows):
+            try:
+                served = await served_list(http, url, name, wanted)
+            except (aiohttp.ClientError, LookupError) as exc:
+                found.append(f"{url} {name} list {wanted}: {exc}")
+                continue
+            problem = _list_difference(served, expected, key_field)
+            if problem:
+                found.append(f"{url} {name} list {wanted}: {problem}")
+    return found
+
+
 async def differences(events: list[Event], urls: Iterable[str],
                       unfoldable: list[str] | None = None) -> list[str]:
+    folded = fold(events, unfoldable)
     expected = {name: ({key: (None, row["data"]) for key, row in rows.items()}
                        if not VIEWS[name].window else by_window(VIEWS[name], rows))
-                for name, rows in fold(events, unfoldable).items()}
+                for name, rows in folded.items()}
     found = version_problems(events)
     async with aiohttp.ClientSession() as http:
         for url in urls:
@@ -119,4 +168,5 @@ async def differences(events: list[Event], urls: Iterable[str],
                     if answer != rows[key][1]:
                         found.append(f"{url} {view}/{key}: served {answer}, "
                                      f"the log folds to {rows[key][1]}")
+            found += await list_differences(http, url, folded)
     return found

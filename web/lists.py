@@ -19,10 +19,11 @@ from tables.storage import VIEW_TABLES, list_partition, read_row
 from tables.view import View as ReadView
 from web import consistency
 from web.queries import BadQuery, seconds
-from web.routing import FORWARD_TIMEOUT, is_self
+from web.routing import is_self
 from web.views import MAX_WAIT
 
 WAITS = ("token", "timeout")
+ANSWER_SECONDS = 5.0  # for an owner to answer, beyond the wait asked for; then it is missing
 Page = tuple[list[Found], bool]
 
 
@@ -104,8 +105,7 @@ async def _remote_pages(url: str, view: ReadView, partitions: list[int],
                         request: Request, timeout: float) -> dict[str, Any]:
     params = [(k, v) for k, v in request.query.items()]
     params.append(("partitions", ",".join(map(str, partitions))))
-    wait = aiohttp.ClientTimeout(total=FORWARD_TIMEOUT.total + timeout if FORWARD_TIMEOUT.total
-                                 else None)
+    wait = aiohttp.ClientTimeout(total=ANSWER_SECONDS + timeout)
     try:
         async with app.http_client.get(f"{url.rstrip('/')}/_local/views/{view.name}",
                                        params=params, timeout=wait) as response:
