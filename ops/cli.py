@@ -16,6 +16,7 @@ import web.middleware
 import web.monitoring
 import web.openapi
 import web.push
+import web.rankings
 import web.views
 from streams.app import app
 

@@ -6,6 +6,7 @@ import binascii
 import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal
 
 import orjson
@@ -150,3 +151,36 @@ def merge(pages: Iterable[tuple[list[Found], bool]], limit: int) -> tuple[list[F
     more = len(merged) > limit or any(more for _, more in pages)
     page = merged[:limit]
     return page, encode_cursor(page[-1][0]) if more and page else None
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """What `GET /views/{name}/top` ranks: a windowed view's rows summed per `key` over the
+    windows in a range, highest `by` first (ties by key); `sums` are ints or decimal strings."""
+
+    key: str
+    by: str
+    sums: tuple[str, ...]
+
+
+def _add(total: Any, value: Any) -> Any:
+    if isinstance(value, int):
+        return int(total or 0) + value
+    return str(Decimal(str(total or 0)) + Decimal(str(value)))
+
+
+def totals(rows: Iterable[Data], ranking: Ranking) -> list[Data]:
+    """Rows summed per key, in rank order."""
+    summed: dict[str, Data] = {}
+    for row in rows:
+        key = row[ranking.key]
+        total = summed.setdefault(key, {ranking.key: key})
+        for field in ranking.sums:
+            total[field] = _add(total.get(field), row[field])
+    return ranked(summed.values(), ranking, len(summed))
+
+
+def ranked(rows: Iterable[Data], ranking: Ranking, n: int) -> list[Data]:
+    """The first `n` rows by rank; with each key's rows all in one partition, the first `n`
+    of every partition's first `n` are the first `n` overall."""
+    return sorted(rows, key=lambda row: (-Decimal(str(row[ranking.by])), row[ranking.key]))[:n]

@@ -119,3 +119,15 @@ def _indexed_rows(view: View, partition: int, prefix: str, start: str) -> Iterat
         raw = stored_value(rows, partition, key)
         if raw is not None:
             yield key.decode(), orjson.loads(raw)["data"]
+
+
+def windows_between(view: View, partition: int, begin: float, end: float) -> Iterator[Data]:
+    """The data of a windowed view's rows in one partition whose window starts in
+    [begin, end): a scan of the partition (its keys are JSON `[key, [start, end]]`)."""
+    for raw_key, raw in partition_items(VIEW_TABLES[view.name].data, partition, b""):
+        try:
+            _, (start, _) = orjson.loads(raw_key)
+        except (orjson.JSONDecodeError, TypeError, ValueError):
+            continue
+        if begin <= start < end:
+            yield orjson.loads(raw)["data"]

@@ -4,6 +4,7 @@ owner makes the answer partial, and a token makes every partition wait for it.""
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -16,6 +17,8 @@ from ops.verify import read_log
 from streams.partitioning import owning_partition
 from streams.tokens import Token
 from tables.fold import fold
+from tables.listing import totals
+from tables.sales import VIEW as SALES
 from tests.integration.cluster import Kafka, Worker, get_json, wait_until_all_ready
 from tests.integration.conftest import PARTITIONS
 
@@ -217,3 +220,37 @@ async def test_an_owner_that_does_not_answer_makes_the_list_partial(
     assert sorted(row["order_id"] for row in answer["data"]) == sorted(
         order for order in ids if owning_partition(order, PARTITIONS) not in missing)
     await until(complete, SETTLED)
+
+
+async def test_top_sellers_across_both_workers_equal_the_fold(
+    workers: list[Worker], kafka: Kafka, prefix: str, http: aiohttp.ClientSession,
+) -> None:
+    customer = f"cust-{uuid4().hex[:8]}"
+    ids = await shop(http, workers[1], customer, 12)
+    await folded_orders(kafka, prefix, ids)
+    now = datetime.now(UTC)
+    begin, end = now - timedelta(hours=3), now + timedelta(hours=1)
+    params = urlencode({"from": begin.isoformat(), "to": end.isoformat(), "n": "100"})
+
+    async def expected() -> list[dict[str, Any]]:
+        events, _ = await read_log(kafka.bootstrap, f"{prefix}.events")
+        first = begin.timestamp() - begin.timestamp() % 3600
+        hours = [row["data"] for row in fold(events)["sales"].values()
+                 if first <= datetime.fromisoformat(row["data"]["hour"]).timestamp()
+                 < end.timestamp()]
+        assert SALES.ranking is not None
+        return totals(hours, SALES.ranking)[:100]
+
+    for worker in workers:
+        async def agrees(worker: Worker = worker) -> bool:
+            status, answer = await get_json(http, f"{worker.url}/views/sales/top?{params}")
+            assert status == 200 and answer["meta"]["partial"] is False, answer
+            return bool(answer["data"]) and answer["data"] == await expected()
+
+        await until(agrees, SETTLED)
+    status, answer = await get_json(http, f"{workers[0].url}/views/sales/top?{params}")
+    units = [row["units"] for row in answer["data"]]
+    assert units == sorted(units, reverse=True)
+    for bad in ("n=0", "n=many", "from=yesterday", "colour=red"):
+        status, body = await get_json(http, f"{workers[0].url}/views/sales/top?{bad}")
+        assert status == 400 and "error" in body, body

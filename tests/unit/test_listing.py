@@ -16,10 +16,13 @@ from tables.listing import (
     encode_cursor,
     merge,
     parse,
+    ranked,
     select,
+    totals,
 )
 from tables.orders import VIEW as ORDERS
 from tables.products import VIEW as PRODUCTS
+from tables.sales import VIEW as SALES
 
 STATUSES = ["placed", "confirmed", "paid"]
 LISTING = ORDERS.listing
@@ -126,3 +129,31 @@ def test_an_order_is_indexed_by_its_status_only_while_it_has_one() -> None:
     assert LISTING is not None
     assert LISTING.index_key({"status": "paid"}, "o/1") == "paid\0o/1"
     assert LISTING.index_key(None, "o/1") is None
+
+
+def test_top_sums_each_key_over_its_windows_and_ranks_by_units_then_key() -> None:
+    ranking = SALES.ranking
+    assert ranking is not None
+    hours: list[Data] = [{"sku": "a", "units": 2, "revenue": "5.00"},
+                         {"sku": "b", "units": 3, "revenue": "3.00"},
+                         {"sku": "a", "units": 1, "revenue": "2.50"},
+                         {"sku": "c", "units": -1, "revenue": "-1.00"},
+                         {"sku": "d", "units": 3, "revenue": "9.00"}]
+    assert totals(hours, ranking) == [{"sku": "a", "units": 3, "revenue": "7.50"},
+                                      {"sku": "b", "units": 3, "revenue": "3.00"},
+                                      {"sku": "d", "units": 3, "revenue": "9.00"},
+                                      {"sku": "c", "units": -1, "revenue": "-1.00"}]
+
+
+@given(st.lists(st.tuples(st.sampled_from("abcdefgh"), st.integers(-5, 50)), max_size=40),
+       st.integers(1, 4), st.integers(1, 10))
+def test_the_top_of_each_partitions_top_is_the_top(
+    sales: list[tuple[str, int]], partitions: int, n: int,
+) -> None:
+    ranking = SALES.ranking
+    assert ranking is not None
+    hours = [{"sku": sku, "units": units, "revenue": "1.00"} for sku, units in sales]
+    split = [[h for h in hours if "abcdefgh".index(h["sku"]) % partitions == p]
+             for p in range(partitions)]
+    merged = ranked([row for part in split for row in totals(part, ranking)[:n]], ranking, n)
+    assert merged == totals(hours, ranking)[:n]
