@@ -4,7 +4,8 @@ workers, and the paged result set checked against a fold of the whole log.
 `python -m bench.lists [--orders N]` starts its own Kafka and workers, places N orders
 through the commands topic (the saga confirms them while stock lasts and rejects the rest),
 waits until the orders view has folded the whole log, then follows every status's cursor
-from the first page to the last, alternating the worker asked, timing each page.
+from the first page to the last (`--rounds` times), alternating the worker asked, timing each
+page.
 """
 
 import argparse
@@ -112,7 +113,7 @@ def check(served: dict[str, list[dict[str, Any]]], folded: dict[str, dict[str, A
     return problems
 
 
-async def measure(cluster: Cluster, count: int) -> dict[str, Any]:
+async def measure(cluster: Cluster, count: int, rounds: int) -> dict[str, Any]:
     producer = await started_producer(cluster.bootstrap)
     try:
         loaded = time.monotonic()
@@ -125,17 +126,28 @@ async def measure(cluster: Cluster, count: int) -> dict[str, Any]:
         served: dict[str, list[dict[str, Any]]] = {}
         timings: dict[str, Any] = {}
         problems: list[str] = []
+        every_page: list[float] = []
         for status in ("confirmed", "rejected", "paid"):
-            rows, seconds, wrong = await page_through(http, cluster.urls, status)
-            served[status], problems = rows, problems + wrong
-            timings[status] = {"rows": len(rows), "pages": len(seconds),
+            seconds = []
+            for n in range(rounds):
+                rows, took, wrong = await page_through(http, cluster.urls, status)
+                seconds += took
+                problems += wrong
+                if n == 0:
+                    served[status] = rows
+                elif rows != served[status]:
+                    problems.append(f"{status}: round {n} served other rows than round 0")
+            every_page += seconds
+            timings[status] = {"rows": len(served[status]), "pages": len(seconds) // rounds,
                                **percentiles(seconds)}
+        timings["all"] = percentiles(every_page)
     events, unreadable = await read_log(cluster.bootstrap, cluster.topic("events"))
     folded = {key: row["data"] for key, row in fold(events)["orders"].items()}
     problems += check(served, folded)
     return {"orders": count, "folded_orders": len(folded), "events": len(events),
             "unreadable_events": unreadable, "load_and_settle_seconds": round(load_seconds, 1),
-            "settle_wait_seconds": round(settled, 1), "page_rows": PAGE, "pages": timings,
+            "settle_wait_seconds": round(settled, 1), "page_rows": PAGE, "rounds": rounds,
+            "pages": timings,
             "check": {"ok": not problems and len(folded) == count, "problems": problems[:10]},
             **memory(cluster.workers)}
 
@@ -149,6 +161,8 @@ def machine() -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="times every status is paged through, first page to last")
     parser.add_argument("--workdir", type=Path, help="where Kafka and the workers keep data")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -160,7 +174,7 @@ def main() -> None:
             cluster.bootstrap = kafka.start()
             log.info("kafka at %s", cluster.bootstrap)
             asyncio.run(cluster.start())
-            found = asyncio.run(measure(cluster, arguments.orders))
+            found = asyncio.run(measure(cluster, arguments.orders, arguments.rounds))
         finally:
             cluster.stop()
             kafka.stop()
