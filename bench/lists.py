@@ -108,7 +108,9 @@ def check(served: dict[str, list[dict[str, Any]]], folded: dict[str, dict[str, A
         ids = [row["order_id"] for row in rows]
         if len(ids) != len(set(ids)):
             problems.append(f"{status}: {len(ids) - len(set(ids))} rows served twice")
-        if rows != expected:
+        if rows != expected and sorted(ids) == [row["order_id"] for row in expected]:
+            problems.append(f"{status}: the fold's rows, out of key order or changed")
+        elif rows != expected:
             problems.append(f"{status}: served {len(rows)} rows, the fold has {len(expected)}")
     return problems
 
