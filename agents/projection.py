@@ -14,7 +14,7 @@ from agents.batching import grouped
 from agents.dead_letters import park
 from streams.envelopes import Event, parse_event
 from streams.faust_patches import as_current
-from tables.storage import store_row, stored_row
+from tables.storage import store_index, store_row, stored_row
 from tables.subscriptions import subscriptions
 from tables.view import View, apply
 
@@ -43,7 +43,7 @@ async def fold(view: View, keyed: list[tuple[str, Parsed]]) -> None:
 async def _fold_key(view: View, key: str, items: list[Parsed]) -> None:
     as_current(items[-1][0])
     stored = stored_row(view, key)
-    row = orjson.loads(stored) if stored is not None else None
+    row = before = orjson.loads(stored) if stored is not None else None
     versions = []
     for record, event in items:
         try:
@@ -61,6 +61,10 @@ async def _fold_key(view: View, key: str, items: list[Parsed]) -> None:
     if not versions:
         return
     try:
+        if view.listing is not None and view.listing.index is not None:
+            # The index first: a batch redelivered after a crash in between finds the row as
+            # it was and moves the entry again; the other way round it would find nothing to do.
+            store_index(view, before and before["data"], row["data"], key)
         store_row(view, key, orjson.dumps(row))
     except Exception as exc:  # a row that cannot be stored parks its key's events, no more
         log.exception("%s could not store row %r", view.table_name, key)

@@ -14,10 +14,12 @@ import ops.commands
 import web.cluster
 import web.dashboard
 import web.dead_letters
+import web.lists
 import web.middleware
 import web.monitoring
 import web.openapi
 import web.push
+import web.rankings
 import web.views
 from streams.app import app
 

@@ -30,7 +30,8 @@ from streams import topics
 from streams.app import settings
 from streams.envelopes import Event, parse_event
 from streams.kafka_clients import client_options
-from tables.fold import fold, version_problems
+from tables.fold import fold, listed, version_problems
+from tables.listing import MAX_LIMIT
 from tables.registry import VIEWS
 from tables.view import Data, View
 from web.queries import MAX_PAGE
@@ -130,12 +131,60 @@ def by_window(view: View, rows: dict[str, Data]) -> dict[str, tuple[dict[str, st
     return answers
 
 
+async def served_list(http: aiohttp.ClientSession, url: str, view: str,
+                      wanted: dict[str, str]) -> list[Data]:
+    """Every row a list query answers, followed page by page; a partial answer is an error."""
+    rows: list[Data] = []
+    cursor: dict[str, str] = {}
+    while True:
+        async with http.get(f"{url}/views/{view}",
+                            params={**wanted, **cursor, "limit": str(MAX_LIMIT)}) as response:
+            response.raise_for_status()
+            answer = await response.json()
+        if answer["meta"]["partial"]:
+            raise LookupError(f"partitions {answer['meta']['missing_partitions']} did not answer")
+        rows += answer["data"]
+        if answer["meta"]["next_cursor"] is None:
+            return rows
+        cursor = {"cursor": answer["meta"]["next_cursor"]}
+
+
+def _list_difference(served: list[Data], expected: list[Data], key: str) -> str | None:
+    if served == expected:
+        return None
+    have, want = [row[key] for row in served], [row[key] for row in expected]
+    if have == want:
+        return "the same keys, with different rows"
+    missing, extra = sorted(set(want) - set(have)), sorted(set(have) - set(want))
+    return (f"{len(have)} rows for {len(want)}; missing {missing[:5]}, extra {extra[:5]}"
+            if missing or extra else "the right rows, out of key order")
+
+
+async def list_differences(http: aiohttp.ClientSession, url: str,
+                           folded: dict[str, dict[str, Data]]) -> list[str]:
+    """Each view's list queries (whole, and by each indexed value) against the fold."""
+    found = []
+    for name, rows in folded.items():
+        key_field = next(iter(VIEWS[name].row.model_fields))
+        for wanted, expected in listed(VIEWS[name], rows):
+            try:
+                served = await served_list(http, url, name, wanted)
+            except (aiohttp.ClientError, LookupError) as exc:
+                found.append(f"{url} {name} list {wanted}: {exc}")
+                continue
+            problem = _list_difference(served, expected, key_field)
+            if problem:
+                found.append(f"{url} {name} list {wanted}: {problem}")
+    return found
+
+
 async def differences(events: list[Event], urls: Iterable[str],
                       unfoldable: list[str] | None = None,
                       bar: Reporter | None = None) -> list[str]:
+    folded = fold(events, unfoldable)
     expected = {name: ({key: (None, row["data"]) for key, row in rows.items()}
                        if not VIEWS[name].window else by_window(VIEWS[name], rows))
-                for name, rows in fold(events, unfoldable).items()}
+                for name, rows in folded.items()}
     urls = list(urls)
     if bar is not None:
         bar.set_total(len(urls) * sum(len(rows) for rows in expected.values()))
@@ -155,6 +204,7 @@ async def differences(events: list[Event], urls: Iterable[str],
                 for key, answer in zip(keys, answers, strict=True):
                     found += field_differences(f"{url} {view}/{key}", answer, rows[key][1],
                                                "served", "the log folds to")
+            found += await list_differences(http, url, folded)
     return found
 
 

@@ -49,3 +49,21 @@ def version_problems(events: Iterable[Event]) -> list[str]:
         if found != set(range(1, max(found) + 1)):
             problems.append(f"{aggregate_id} has version gaps: {sorted(found)}")
     return problems
+
+
+def listed(view: View, rows: dict[str, Data]) -> list[tuple[dict[str, str], list[Data]]]:
+    """What a view's list query must answer, as (parameters, rows in key order): the whole
+    view, and each value of its indexed filter (each status of the orders)."""
+    if view.listing is None:
+        return []
+    ordered = sorted(rows.items())
+    expected: list[tuple[dict[str, str], list[Data]]] = [({}, [row["data"] for _, row in ordered])]
+    indexed = view.listing.indexed
+    if indexed is not None:
+        values = sorted(set(indexed.choices) | {str(row["data"].get(indexed.field))
+                                                 for _, row in ordered})
+        for value in values:
+            wanted = {indexed.name: value}
+            expected.append((wanted, [row["data"] for _, row in ordered
+                                      if view.listing.matches(row["data"], wanted)]))
+    return expected

@@ -1,11 +1,12 @@
 """The `orders` view: one row per order, with its status, lines, total and timestamps."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from streams import events as e
 from streams.commands import Money, OrderLine, PricedLine
 from streams.envelopes import Event
+from tables.listing import Filter, Listing
 from tables.view import Data, Row, View
 
 Status = Literal["placed", "confirmed", "rejected", "paid", "shipped", "cancelled"]
@@ -65,4 +66,10 @@ VIEW = View(
     keys=lambda event: [event.aggregate_id],
     project=project,
     row=Order,
+    listing=Listing(
+        filters=(Filter("status", "status", "equals", str, "orders in this status",
+                        choices=get_args(Status)),
+                 Filter("customer_id", "customer_id", "equals", str, "orders of this customer")),
+        index="status",
+    ),
 )

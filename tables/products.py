@@ -5,6 +5,7 @@ from datetime import datetime
 from streams import events as e
 from streams.commands import Money
 from streams.envelopes import Event
+from tables.listing import Filter, Listing
 from tables.view import Data, Row, View
 
 
@@ -48,4 +49,6 @@ VIEW = View(
     keys=lambda event: [event.aggregate_id],
     project=project,
     row=Product,
+    listing=Listing(filters=(Filter("available_below", "available", "below", int,
+                                    "products with fewer units available than this"),)),
 )

@@ -12,6 +12,7 @@ from pydantic import Field
 from streams import events as e
 from streams.commands import PricedLine
 from streams.envelopes import Event
+from tables.listing import Ranking
 from tables.view import Data, Row, View
 
 HOUR = 3600
@@ -51,4 +52,5 @@ VIEW = View(
     row=SalesHour,
     by_aggregate=False,
     window=HOUR,
+    ranking=Ranking(key="sku", by="units", sums=("units", "revenue")),
 )

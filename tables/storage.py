@@ -4,12 +4,15 @@ A view keyed plainly is a RocksDB table of JSON rows; a windowed view is a Faust
 windowed table over its events' time. Reads outside a stream (HTTP handlers) come here.
 """
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import orjson
 
 from streams.app import app, bytes_table, settings
+from streams.faust_patches import partition_items, stored_value
+from tables.listing import INDEX_SEPARATOR, Data, Found, Query, select
 from tables.registry import VIEWS
 from tables.view import View
 
@@ -29,6 +32,13 @@ WINDOWED = {
     name: VIEW_TABLES[name].tumbling(view.window, expires=WINDOW_RETENTION).relative_to_stream()
     for name, view in VIEWS.items() if view.window
 }
+
+
+INDEX_TABLES = {
+    name: bytes_table(f"{view.table_name}-by-{view.listing.index}")
+    for name, view in VIEWS.items() if view.listing and view.listing.index
+}
+"""Per view with an index: one empty value per row, keyed `value NUL row-key`."""
 
 
 def stored_row(view: View, key: str) -> bytes | None:
@@ -64,3 +74,60 @@ def read_windows(view_name: str, key: str, starts: list[float]) -> list[dict[str
         if raw is not None:
             rows.append(orjson.loads(raw))
     return rows
+
+
+def store_index(view: View, before: Data | None, after: Data, key: str) -> None:
+    """Move the row's index entry from what it was to what it is (new entry first), inside a
+    stream: the entry lands in the row's partition."""
+    assert view.listing is not None
+    old, new = view.listing.index_key(before, key), view.listing.index_key(after, key)
+    if old == new:
+        return
+    index = INDEX_TABLES[view.name]
+    if new is not None:
+        index[new.encode()] = b""
+    if old is not None:
+        index.pop(old.encode(), None)
+
+
+def list_partition(view: View, partition: int, query: Query) -> tuple[list[Found], bool]:
+    """One partition's first `query.limit` matching rows past the cursor, in key order, and
+    whether more may follow; read from the index when the query filters on it."""
+    assert view.listing is not None
+    indexed = view.listing.indexed
+    if indexed is not None and indexed.name in query.wanted:
+        rows = _indexed_rows(view, partition, f"{query.wanted[indexed.name]}{INDEX_SEPARATOR}",
+                             query.after or "")
+    else:
+        rows = _rows(view, partition, query.after or "")
+    return select(rows, view.listing, query)
+
+
+def _rows(view: View, partition: int, start: str) -> Iterator[Found]:
+    for key, raw in partition_items(VIEW_TABLES[view.name].data, partition, start.encode()):
+        yield key.decode(), orjson.loads(raw)["data"]
+
+
+def _indexed_rows(view: View, partition: int, prefix: str, start: str) -> Iterator[Found]:
+    begin = prefix.encode()
+    rows = VIEW_TABLES[view.name].data
+    for entry, _ in partition_items(INDEX_TABLES[view.name].data, partition,
+                                    begin + start.encode()):
+        if not entry.startswith(begin):
+            return
+        key = entry[len(begin):]
+        raw = stored_value(rows, partition, key)
+        if raw is not None:
+            yield key.decode(), orjson.loads(raw)["data"]
+
+
+def windows_between(view: View, partition: int, begin: float, end: float) -> Iterator[Data]:
+    """The data of a windowed view's rows in one partition whose window starts in
+    [begin, end): a scan of the partition (its keys are JSON `[key, [start, end]]`)."""
+    for raw_key, raw in partition_items(VIEW_TABLES[view.name].data, partition, b""):
+        try:
+            _, (start, _) = orjson.loads(raw_key)
+        except (orjson.JSONDecodeError, TypeError, ValueError):
+            continue
+        if begin <= start < end:
+            yield orjson.loads(raw)["data"]

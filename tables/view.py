@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from streams.envelopes import Event
+from tables.listing import Listing, Ranking
 
 Data = dict[str, Any]
 
@@ -29,6 +30,8 @@ class View:
     by_aggregate: bool = True
     window: int | None = None  # seconds: one row per key per tumbling window of event time
     paged: str | None = None  # a list in the row that HTTP answers page by page
+    listing: Listing | None = None  # what GET /views/{name} filters on, across all partitions
+    ranking: Ranking | None = None  # what GET /views/{name}/top sums and ranks (windowed views)
 
     @property
     def table_name(self) -> str:

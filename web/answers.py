@@ -1,7 +1,7 @@
 """The shapes of the HTTP answers, as pydantic models: they exist to generate /openapi.json."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -90,6 +90,62 @@ ROWS: dict[str, tuple[type[BaseModel], type[Meta]]] = {
     for name, view in VIEWS.items()
 }
 """Per view: its answer's data, and the meta that comes with it."""
+
+
+class ListMeta(Answer):
+    limit: int
+    count: int = Field(description="rows on this page")
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on "
+                                                "the last")
+    positions: dict[str, int] = Field(description="event-log partition -> last offset folded "
+                                                  "into the rows answered (known once a "
+                                                  "worker has folded since it started)")
+    partial: bool = Field(description="true when some partitions did not answer: rows from "
+                                      "them are missing")
+    missing_partitions: list[int]
+    stale: bool = Field(description="true when a partition did not reach `token` in time")
+    behind: dict[str, int] | None = Field(None, description="what a stale answer still lacks")
+    served_by: str
+
+
+def _list(view: View) -> type[BaseModel]:
+    return create_model(f"{view.row.__name__}List", __base__=Answer,
+                        data=(list[view.row], ...), meta=(ListMeta, ...))
+
+
+LISTS: dict[str, type[BaseModel]] = {
+    name: _list(view) for name, view in VIEWS.items() if view.listing is not None}
+"""Per view with a list query: its answer."""
+
+
+class TopMeta(Answer):
+    model_config = ConfigDict(populate_by_name=True)
+    start: datetime = Field(alias="from")
+    to: datetime
+    n: int
+    window_seconds: int
+    positions: dict[str, int] = Field(description="event-log partition -> the offset every "
+                                                  "partition answered has reached")
+    partial: bool = Field(description="true when some partitions did not answer")
+    missing_partitions: list[int]
+    stale: bool
+    behind: dict[str, int] | None = None
+    served_by: str
+
+
+def _top(view: View) -> type[BaseModel]:
+    assert view.ranking is not None
+    fields: dict[str, Any] = {
+        name: (view.row.model_fields[name].annotation, ...)
+        for name in (view.ranking.key, *view.ranking.sums)}
+    total = create_model(f"{view.row.__name__}Total", __base__=Answer, **fields)
+    return create_model(f"{view.row.__name__}Top", __base__=Answer, data=(list[total], ...),
+                        meta=(TopMeta, ...))
+
+
+TOPS: dict[str, type[BaseModel]] = {
+    name: _top(view) for name, view in VIEWS.items() if view.ranking is not None}
+"""Per windowed view with a ranking: the answer of its top route."""
 
 
 class Health(Answer):

@@ -87,3 +87,20 @@ def lag(view: View, key: str) -> dict[str, float | int | None]:
     partition = owning_partition(key, settings.partitions)
     behind = monitoring.partition_lag(view.name, partition, time.time())
     return {"records": behind.records, "seconds": behind.seconds}
+
+
+async def wait_partition(view: View, partition: int, wanted: Wanted, timeout: float,
+                         read: Callable[[], Any]) -> dict[str, int]:
+    """Wait, woken by the projection, until a whole partition of the view reflects the token
+    (`read()` gives the token's own row when it lives there); returns what it still lacks."""
+    if wanted.token is None:
+        return {}
+
+    def lacking() -> dict[str, int]:
+        return behind(view, partition, wanted, read(), "")
+
+    await progress.wait_until(view.name, partition, lambda: not lacking(), timeout)
+    missing = lacking()
+    if missing:
+        monitoring.STALE_READS.labels(view.name).inc()
+    return missing

@@ -10,10 +10,12 @@ from pydantic.json_schema import models_json_schema
 from streams.app import app
 from streams.commands import PUBLIC
 from streams.envelopes import Command
+from tables.listing import MAX_LIMIT, MAX_NUMBER, MAX_TEXT, Filter
 from tables.registry import VIEWS
 from web import answers
 from web.inputs import MAX_KEY_LENGTH
 from web.queries import MAX_PAGE
+from web.rankings import DEFAULT_TOP, MOST_TOP
 from web.views import MAX_VERSION, MAX_WAIT
 
 JSON = dict[str, Any]
@@ -30,7 +32,8 @@ def _components() -> tuple[JSON, JSON]:
     replies: list[type[BaseModel]] = [
         answers.Error, answers.InvalidCommand, answers.Submitted, answers.Outcome,
         answers.Health, answers.Ready, answers.LagReport, answers.Redirect,
-        *(model for pair in answers.ROWS.values() for model in pair)]
+        *(model for pair in answers.ROWS.values() for model in pair),
+        *answers.LISTS.values(), *answers.TOPS.values()]
     _, document = models_json_schema(
         [(model, "validation") for model in commands.values()]
         + [(model, "serialization") for model in replies],
@@ -111,6 +114,56 @@ def _view_paths(name: str) -> JSON:
     return paths
 
 
+def _filter(found: Filter) -> JSON:
+    schema: JSON = ({"type": "integer", "minimum": -MAX_NUMBER, "maximum": MAX_NUMBER}
+                    if found.kind is int else {"type": "string", "minLength": 1,
+                                               "maxLength": MAX_TEXT})
+    if found.choices:
+        schema = {"type": "string", "enum": list(found.choices)}
+    return _query(found.name, schema, found.description)
+
+
+def _list_path(name: str) -> JSON:
+    listing = VIEWS[name].listing
+    assert listing is not None
+    parameters = [*(_filter(f) for f in listing.filters),
+                  _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                         "page size"),
+                  _query("cursor", {"type": "string"}, "the `next_cursor` of the page before"),
+                  _query("token", {"type": "string"}, "a command's consistency token: every "
+                         "partition waits until it reflects it"),
+                  _wait("timeout", "seconds to wait for `token`")]
+    return {f"/views/{name}": {"get": {
+        "summary": f"the rows of the {name} view that match, in key order, from every worker",
+        "parameters": parameters,
+        "responses": {"200": _json("a page; `meta.partial` says if partitions are missing",
+                                   _ref(answers.LISTS[name].__name__)),
+                      "400": _error("a bad query parameter or cursor")}}}}
+
+
+def _top_path(name: str) -> JSON:
+    ranking = VIEWS[name].ranking
+    assert ranking is not None
+    parameters = [
+        _query("from", {"type": "string", "format": "date-time"},
+               "start of the time range (default: 24 hours before `to`)"),
+        _query("to", {"type": "string", "format": "date-time"},
+               "end of the time range, exclusive (default: now)"),
+        _query("n", {"type": "integer", "minimum": 1, "maximum": MOST_TOP},
+               f"how many {ranking.key}s (default {DEFAULT_TOP})"),
+        _query("token", {"type": "string"}, "a command's consistency token: every partition "
+               "waits until it reflects it"),
+        _wait("timeout", "seconds to wait for `token`")]
+    return {f"/views/{name}/top": {"get": {
+        "summary": f"the {ranking.key}s with the most {ranking.by} in a time range, summed "
+                   f"over the {name} windows from every worker (this fixed path wins over a "
+                   f"{ranking.key} named `top`)",
+        "parameters": parameters,
+        "responses": {"200": _json("the top, highest first; `meta.partial` says if partitions "
+                                   "are missing", _ref(answers.TOPS[name].__name__)),
+                      "400": _error("a bad query parameter")}}}}
+
+
 def _command_paths(body: JSON) -> JSON:
     outcome = "the result: 200 accepted, 409 rejected; its token reads the write back"
     return {
@@ -176,6 +229,10 @@ def document() -> JSON:
     paths = {**_command_paths(body), **_plain_paths()}
     for name in VIEWS:
         paths |= _view_paths(name)
+    for name in answers.LISTS:
+        paths |= _list_path(name)
+    for name in answers.TOPS:
+        paths |= _top_path(name)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Shopstream", "version": "1",

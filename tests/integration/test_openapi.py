@@ -80,6 +80,7 @@ async def test_every_worker_serves_the_document(
     assert status == 200 and document["openapi"].startswith("3.1")
     for name in VIEWS:
         assert f"/views/{name}/{{key}}" in document["paths"]
+        assert (f"/views/{name}" in document["paths"]) == (VIEWS[name].listing is not None)
     assert {"/commands", "/commands/{command_id}", "/health", "/ready", "/lag",
             "/metrics"} <= document["paths"].keys()
 
@@ -107,6 +108,12 @@ def test_real_answers_conform(api_schema: Any) -> None:
         case = api_schema[path]["GET"].Case(path_parameters={"key": key}, query=query)
         response = case.call_and_validate(checks=CHECKS)
         assert response.status_code == (404 if key == "no-such-order" else 200), response.text
+    for path, query in [("/views/orders", {"customer_id": customer,
+                                           "token": token, "timeout": 10}),
+                        ("/views/orders", {"limit": 1}),
+                        ("/views/products", {"available_below": 6})]:
+        response = api_schema[path]["GET"].Case(query=query).call_and_validate(checks=CHECKS)
+        assert response.status_code == 200 and response.json()["data"], response.text
     for path in ["/health", "/ready", "/lag", "/metrics", "/openapi.json"]:
         api_schema[path]["GET"].Case().call_and_validate(checks=CHECKS)
 

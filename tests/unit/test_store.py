@@ -8,6 +8,7 @@ import orjson
 from faust.types import TP
 
 from streams.app import app
+from streams.faust_patches import partition_items, stored_value
 from streams.store import PER_DATABASE, SharedOptions, Store, budget, is_behind, progress_of
 
 
@@ -94,3 +95,18 @@ def test_a_store_told_to_forget_its_progress_restores_from_the_start_once(
                                 to_key=None, to_value=None)
     assert store.persisted_offset(tp) == 1
     assert orjson.loads(store._db_for_partition(0)[b"k"]) == {"version": 2}
+
+
+def test_one_partition_reads_in_key_order_from_a_key_without_faust_bookkeeping(
+    tmp_path: Path,
+) -> None:
+    store = StoreIn(tmp_path)
+    store.apply_changelog_batch(changelog(
+        (b"paid\0o-2", b""), (b"confirmed\0o-9", b""), (b"paid\0o-1", b""), (b"placed\0o-3", b""),
+    ), to_key=None, to_value=None)
+    assert store.offset_key in store._db_for_partition(0).keys()  # Faust's own, kept out
+    assert [key for key, _ in partition_items(store, 0, b"paid\0")] == [
+        b"paid\0o-1", b"paid\0o-2", b"placed\0o-3"]
+    assert [key for key, _ in partition_items(store, 0, b"paid\0o-1\0")] == [
+        b"paid\0o-2", b"placed\0o-3"]
+    assert stored_value(store, 0, b"paid\0o-2") == b""

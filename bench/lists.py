@@ -1,0 +1,192 @@
+"""List-query latency: 100-row pages of `GET /views/orders?status=` over N orders on two
+workers, and the paged result set checked against a fold of the whole log.
+
+`python -m bench.lists [--orders N]` starts its own Kafka and workers, places N orders
+through the commands topic (the saga confirms them while stock lasts and rejects the rest),
+waits until the orders view has folded the whole log, then follows every status's cursor
+from the first page to the last (`--rounds` times), alternating the worker asked, timing each
+page.
+"""
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import platform
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from bench.pipeline_tools import (
+    Cluster,
+    command,
+    end_offsets,
+    iso_now,
+    memory,
+    percentiles,
+    send_all,
+    started_producer,
+    wait_folded,
+)
+from ops.verify import read_log
+from tables.fold import fold
+from tests.integration.cluster import Kafka, free_kafka_port
+
+PRODUCTS, CUSTOMERS, CONFIRMED_SHARE, PAGE = 20, 1000, 0.8, 100
+RESULTS = Path(__file__).parent / "results"
+log = logging.getLogger(__name__)
+
+
+def orders(count: int, seed: int = 7) -> list[tuple[str, dict[str, Any]]]:
+    """The products, with stock for about 80 % of the orders, then the orders."""
+    rng = random.Random(seed)
+    stock = int(count * CONFIRMED_SHARE / PRODUCTS)
+    skus = [f"sku-{n:02d}" for n in range(PRODUCTS)]
+    commands = [(sku, command("RegisterProduct", sku, {"name": sku, "price": "2.50",
+                                                       "stock": stock})) for sku in skus]
+    for n in range(count):
+        order = f"order-{n:07d}"
+        commands.append((order, command("PlaceOrder", order, {
+            "customer_id": f"cust-{rng.randrange(CUSTOMERS):04d}",
+            "lines": [{"sku": rng.choice(skus), "quantity": 1}]})))
+    return commands
+
+
+async def settle(cluster: Cluster, http: aiohttp.ClientSession, timeout: float) -> float:
+    """Seconds until the orders view has folded the event log and the log stopped growing."""
+    started = time.monotonic()
+    previous: dict[int, int] = {}
+    while time.monotonic() - started < timeout:
+        ends = await end_offsets(cluster.bootstrap, cluster.topic("events"))
+        if ends == previous:
+            return time.monotonic() - started
+        waited = await wait_folded(http, cluster.urls, "orders", ends,
+                                   timeout - (time.monotonic() - started))
+        if waited is None:
+            break
+        previous = ends
+        await asyncio.sleep(3.0)  # the saga's commands may still be on their way
+    raise TimeoutError(f"the orders view did not settle within {timeout:.0f} s")
+
+
+async def page_through(http: aiohttp.ClientSession, urls: list[str],
+                       status: str) -> tuple[list[dict[str, Any]], list[float], list[str]]:
+    """Every row of `status`, page by page; each page's seconds; and anything wrong seen."""
+    rows: list[dict[str, Any]] = []
+    seconds: list[float] = []
+    problems: list[str] = []
+    cursor: dict[str, str] = {}
+    for n in range(10**9):
+        url = urls[n % len(urls)]
+        started = time.perf_counter()
+        async with http.get(f"{url}/views/orders",
+                            params={"status": status, "limit": str(PAGE), **cursor}) as response:
+            body = await response.read()
+        seconds.append(time.perf_counter() - started)
+        answer = orjson.loads(body)
+        if response.status != 200 or answer["meta"]["partial"]:
+            problems.append(f"page {n} of {status}: {response.status} {body[:300]!r}")
+            break
+        rows += answer["data"]
+        if answer["meta"]["next_cursor"] is None:
+            break
+        cursor = {"cursor": answer["meta"]["next_cursor"]}
+    return rows, seconds, problems
+
+
+def check(served: dict[str, list[dict[str, Any]]], folded: dict[str, dict[str, Any]]) -> list[str]:
+    """Each status's pages against the fold: the same rows, in key order, none twice."""
+    problems = []
+    for status, rows in served.items():
+        expected = [data for key, data in sorted(folded.items()) if data["status"] == status]
+        ids = [row["order_id"] for row in rows]
+        if len(ids) != len(set(ids)):
+            problems.append(f"{status}: {len(ids) - len(set(ids))} rows served twice")
+        if rows != expected and sorted(ids) == [row["order_id"] for row in expected]:
+            problems.append(f"{status}: the fold's rows, out of key order or changed")
+        elif rows != expected:
+            problems.append(f"{status}: served {len(rows)} rows, the fold has {len(expected)}")
+    return problems
+
+
+async def measure(cluster: Cluster, count: int, rounds: int) -> dict[str, Any]:
+    producer = await started_producer(cluster.bootstrap)
+    try:
+        loaded = time.monotonic()
+        await send_all(producer, cluster.topic("commands"), orders(count))
+    finally:
+        await producer.stop()
+    async with aiohttp.ClientSession() as http:
+        settled = await settle(cluster, http, timeout=3600)
+        load_seconds = time.monotonic() - loaded
+        served: dict[str, list[dict[str, Any]]] = {}
+        timings: dict[str, Any] = {}
+        problems: list[str] = []
+        every_page: list[float] = []
+        for status in ("confirmed", "rejected", "paid"):
+            seconds = []
+            for n in range(rounds):
+                rows, took, wrong = await page_through(http, cluster.urls, status)
+                seconds += took
+                problems += wrong
+                if n == 0:
+                    served[status] = rows
+                elif rows != served[status]:
+                    problems.append(f"{status}: round {n} served other rows than round 0")
+            every_page += seconds
+            timings[status] = {"rows": len(served[status]), "pages": len(seconds) // rounds,
+                               **percentiles(seconds)}
+        timings["all"] = percentiles(every_page)
+    events, unreadable = await read_log(cluster.bootstrap, cluster.topic("events"))
+    folded = {key: row["data"] for key, row in fold(events)["orders"].items()}
+    problems += check(served, folded)
+    return {"orders": count, "folded_orders": len(folded), "events": len(events),
+            "unreadable_events": unreadable, "load_and_settle_seconds": round(load_seconds, 1),
+            "settle_wait_seconds": round(settled, 1), "page_rows": PAGE, "rounds": rounds,
+            "pages": timings,
+            "check": {"ok": not problems and len(folded) == count, "problems": problems[:10]},
+            **memory(cluster.workers)}
+
+
+def machine() -> dict[str, Any]:
+    return {"cores": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="times every status is paged through, first page to last")
+    parser.add_argument("--workdir", type=Path, help="where Kafka and the workers keep data")
+    arguments = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    with tempfile.TemporaryDirectory(prefix="bench-lists-") as scratch:
+        workdir = arguments.workdir or Path(scratch)
+        kafka = Kafka(directory=workdir / "kafka", port=free_kafka_port())
+        cluster = Cluster("", workdir / "workers")
+        try:
+            cluster.bootstrap = kafka.start()
+            log.info("kafka at %s", cluster.bootstrap)
+            asyncio.run(cluster.start())
+            found = asyncio.run(measure(cluster, arguments.orders, arguments.rounds))
+        finally:
+            cluster.stop()
+            kafka.stop()
+    report = {"phase": "lists", "finished_at": iso_now(), "machine": machine(), **found}
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-lists.json"
+    path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    print(json.dumps(found, indent=2))
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()
