@@ -6,9 +6,11 @@ COPY .ci/requirements.py .ci/
 RUN python .ci/requirements.py > /tmp/requirements.txt \
     && pip install --no-cache-dir -r /tmp/requirements.txt
 COPY streams streams
+COPY domain domain
 COPY agents agents
 COPY tables tables
 COPY web web
+COPY ops ops
 ENV SHOPSTREAM_WEB_HOST=0.0.0.0 \
     SHOPSTREAM_DATA_DIR=/data
 VOLUME /data

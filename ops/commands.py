@@ -63,6 +63,11 @@ async def dlq(self: AppCommand, action: str, ids: tuple[str, ...], everything: b
     if unknown:
         raise click.UsageError(f"no such dead letter: {', '.join(sorted(unknown))}")
     chosen = chosen if ids else waiting
+    if action == "replay" and not all(map(dead_letter_tools.replayable, chosen)):
+        rows = [letter for letter in chosen if not dead_letter_tools.replayable(letter)]
+        chosen = [letter for letter in chosen if dead_letter_tools.replayable(letter)]
+        self.say(f"not replaying {len(rows)} dead letters from outbox tables: correct the row "
+                 "and insert it into the outbox again, then `dlq discard --id` the letter")
     how = "replayed" if action == "replay" else "discarded"
     await dead_letter_tools.resolve(settings.bootstrap, topic, chosen, how)
     self.say(f"{how} {len(chosen)} dead letters")
