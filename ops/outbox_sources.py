@@ -126,8 +126,10 @@ class SqliteOutbox:
                 for seq, row_id, kind, aggregate, type_, payload, at in cursor.fetchall()]
 
     def delete(self, positions: list[int]) -> None:
-        marks = ",".join("?" * len(positions))
-        self.db.execute(f'DELETE FROM "{self.table}" WHERE seq IN ({marks})', positions)
+        for start in range(0, len(positions), 500):  # SQLite's old limit: 999 parameters
+            chunk = positions[start:start + 500]
+            self.db.execute(f'DELETE FROM "{self.table}" WHERE seq IN '
+                            f'({",".join("?" * len(chunk))})', chunk)
 
     def close(self) -> None:
         self.db.close()

@@ -66,6 +66,12 @@ def test_sqlite_outbox_reads_in_commit_order_and_forgets_deleted_rows(tmp_path: 
     assert first[0].created_at is not None and first[0].created_at.tzinfo is not None
     source.delete([r.position for r in first])
     assert [r.id for r in source.fetch(10)] == ["c"]
+    with sqlite3.connect(tmp_path / "shop.db") as db:
+        db.executemany("INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) "
+                       "VALUES (?, 'product', 'sku-1', 'Restock', '{}')",
+                       [(f"n{n}",) for n in range(1200)])
+    source.delete([r.position for r in source.fetch(2000)])
+    assert source.fetch(10) == []
     source.close()
 
 
