@@ -96,4 +96,5 @@ async def outbox(self: AppCommand, dsn: str, table: str, create: bool, batch: in
     except SourceError as exc:
         raise click.UsageError(str(exc)) from exc
     if not quiet:
-        self.say(f"{published} outbox rows published")
+        self.say(f"{published.rows} outbox rows published, {published.dead_letters} of them "
+                 "as dead letters")

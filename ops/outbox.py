@@ -26,6 +26,12 @@ class Destinations:
     dead_letters: str
 
 
+@dataclass
+class Published:
+    rows: int = 0
+    dead_letters: int = 0
+
+
 def command_id_of(table: str, row_id: str) -> UUID:
     """The row's id when it is a UUID; else a UUID derived from the table and the id, so a
     row published twice carries the same command id either way."""
@@ -95,10 +101,9 @@ async def publish(producer: AIOKafkaProducer, rows: list[OutboxRow], table: str,
 
 async def relay(source: OutboxSource, producer: AIOKafkaProducer, to: Destinations,
                 reporter: Reporter, batch: int = 500, poll: float = 0.2,
-                until_empty: bool = False, backoff: float = 5.0) -> int:
-    """Publish the outbox, oldest committed row first, for ever (or until it is empty);
-    returns how many rows were published."""
-    published = 0
+                until_empty: bool = False, backoff: float = 5.0) -> Published:
+    """Publish the outbox, oldest committed row first, for ever (or until it is empty)."""
+    published = Published()
     while True:
         rows = await asyncio.to_thread(source.fetch, batch)
         if not rows:
@@ -107,21 +112,22 @@ async def relay(source: OutboxSource, producer: AIOKafkaProducer, to: Destinatio
             await asyncio.sleep(poll)
             continue
         try:
-            await publish(producer, rows, source.table, to)
+            letters = await publish(producer, rows, source.table, to)
         except KafkaError as exc:
             log.warning("the broker did not take %d outbox rows (%s); again in %.0f s",
                         len(rows), exc, backoff)
             await asyncio.sleep(backoff)
             continue
         await asyncio.to_thread(source.delete, [row.position for row in rows])
-        published += len(rows)
+        published.rows += len(rows)
+        published.dead_letters += letters
         reporter.advance(len(rows))
 
 
 async def run(dsn: str, table: str, bootstrap: str, to: Destinations, *, create: bool = False,
               batch: int = 500, poll: float = 0.2, until_empty: bool = False,
-              quiet: bool = False, linger_ms: int = 2) -> int:
-    """Open the outbox, become its only relay, and relay it; returns the rows published."""
+              quiet: bool = False, linger_ms: int = 2) -> Published:
+    """Open the outbox, become its only relay, and relay it."""
     source = await asyncio.to_thread(open_source, dsn, table)
     try:
         if create:

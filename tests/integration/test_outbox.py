@@ -104,6 +104,13 @@ async def test_sqlite_outbox_becomes_commands_and_a_bad_row_a_dead_letter(
     assert "quantity" in letters[0]["error"]
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
+        db.execute("INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) "
+                   "VALUES ('2', 'product', ?, 'Restock', '{\"quantity\": 2}')", (sku,))
+    relay.start()  # the row published again, as after a crash between the ack and the delete
+    assert relay.wait(120) == 0, relay.log_tail()
+    await timed_results.wait_until(lambda: len(timed_results.by_command[ids["2"]]) == 2, 60)
+    first, again = (result for _, result in timed_results.by_command[ids["2"]])
+    assert again == first and first["version"] == 2
 
 
 def test_postgres_publishes_only_below_the_oldest_running_transaction(
