@@ -132,6 +132,7 @@ async def run(dsn: str, table: str, bootstrap: str, to: Destinations, *, create:
     try:
         if create:
             await asyncio.to_thread(source.create)
+        await asyncio.to_thread(source.check)
         while not await asyncio.to_thread(source.claim):
             log.warning("another relay holds outbox %s; waiting for it to stop", table)
             await asyncio.sleep(2)

@@ -13,6 +13,9 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 
+COLUMNS = "seq, id, aggregatetype, aggregateid, type, payload, created_at"
+MISSING = ("outbox table {table!r} cannot be read ({error}); create it with --create, or give "
+           "it the columns of docs/outbox.md")
 TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
 
 
@@ -35,6 +38,7 @@ class OutboxSource(Protocol):
     table: str
 
     def create(self) -> None: ...
+    def check(self) -> None: ...
     def claim(self) -> bool: ...
     def fetch(self, limit: int) -> list[OutboxRow]: ...
     def delete(self, positions: list[int]) -> None: ...
@@ -107,6 +111,12 @@ class SqliteOutbox:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(SQLITE_TABLE.format(table=self.table))
 
+    def check(self) -> None:
+        try:
+            self.db.execute(f'SELECT {COLUMNS} FROM "{self.table}" LIMIT 0')
+        except sqlite3.OperationalError as exc:
+            raise SourceError(MISSING.format(table=self.table, error=exc)) from exc
+
     def claim(self) -> bool:
         """Only one relay per outbox, or two could reorder an aggregate's rows."""
         self.lock = open(f"{self.path}.{self.table}.relay-lock", "ab")
@@ -150,6 +160,13 @@ class PostgresOutbox:
 
     def create(self) -> None:
         self.db.execute(sql.SQL(POSTGRES_TABLE).format(table=self.name))
+
+    def check(self) -> None:
+        try:
+            self.db.execute(sql.SQL(f"SELECT {COLUMNS}, txid FROM {{table}} LIMIT 0").format(
+                table=self.name))
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+            raise SourceError(MISSING.format(table=self.table, error=str(exc).strip())) from exc
 
     def claim(self) -> bool:
         """A session advisory lock: released when the relay's connection ends, even by a crash."""

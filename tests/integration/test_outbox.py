@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from ops.outbox import command_id_of
-from ops.outbox_sources import open_source
+from ops.outbox_sources import SourceError, open_source
 from tests.integration.cluster import Kafka, Worker
 from tests.integration.outbox_load import (
     RelayProcess,
@@ -129,6 +129,17 @@ def test_postgres_publishes_only_below_the_oldest_running_transaction(
             early.commit()
             assert [row.position for row in source.fetch(10)] == [1, 2]
     finally:
+        source.close()
+
+
+def test_postgres_table_without_the_relays_columns_is_a_clear_error(postgres: Postgres) -> None:
+    with psycopg.connect(postgres.dsn) as db:
+        db.execute("CREATE TABLE debezium_only (id uuid PRIMARY KEY, aggregatetype text, "
+                   "aggregateid text, type text, payload jsonb)")
+    for table in ("debezium_only", "no_such_table"):
+        source = open_source(postgres.dsn, table)
+        with pytest.raises(SourceError, match=r"docs/outbox\.md"):
+            source.check()
         source.close()
 
 

@@ -97,3 +97,14 @@ def test_bad_dsn_or_table_name_is_a_clear_error(dsn: str, table: str) -> None:
 def test_an_outbox_dead_letter_is_not_replayed_to_a_topic() -> None:
     assert not replayable(letter_of(row(), "outbox", "bad"))
     assert replayable(dead_letter("p.commands", 0, 1, b"k", b"{}", "bad"))
+
+
+def test_a_missing_or_foreign_table_is_a_clear_error(tmp_path: Path) -> None:
+    source = open_source(f"sqlite:///{tmp_path / 'shop.db'}", "outbox")
+    with pytest.raises(SourceError, match="--create"):
+        source.check()
+    with sqlite3.connect(tmp_path / "shop.db") as db:
+        db.execute("CREATE TABLE outbox (id TEXT, payload TEXT)")
+    with pytest.raises(SourceError, match="seq"):
+        source.check()
+    source.close()
