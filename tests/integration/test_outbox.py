@@ -28,7 +28,7 @@ from tests.integration.outbox_load import (
     writer,
 )
 from tests.integration.postgres import Postgres, server_bin
-from tests.integration.test_dead_letters import dead_letters_for
+from tests.integration.test_dead_letters import dead_letters_for, dlq
 
 pytestmark = pytest.mark.integration
 
@@ -102,6 +102,9 @@ async def test_sqlite_outbox_becomes_commands_and_a_bad_row_a_dead_letter(
     assert ids["3"] not in timed_results.by_command
     letters = await dead_letters_for(kafka, prefix, {("outbox:outbox", 0, bad_seq)})
     assert "quantity" in letters[0]["error"]
+    letter_id = letters[0]["dead_letter_id"]
+    assert "not replaying 1" in await dlq(kafka, prefix, "replay", "--id", letter_id)
+    assert "discarded 1" in await dlq(kafka, prefix, "discard", "--id", letter_id)
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
         db.execute("INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) "
