@@ -5,6 +5,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 import orjson
@@ -52,18 +53,28 @@ def command_of(row: OutboxRow, table: str) -> Command:
     fields = {"command_id": command_id_of(table, row.id), "type": row.type,
               "aggregate_id": row.aggregateid, "payload": payload}
     if row.created_at is not None:
-        fields["issued_at"] = row.created_at
+        fields["issued_at"] = as_utc(row.created_at)
     try:
         return Command.model_validate(fields)
     except ValidationError as exc:
         raise ValueError(f"not a valid command: {exc}") from exc
 
 
+def as_utc(value: datetime | str) -> datetime:
+    """A time without a zone is UTC; raises ValueError when it is no ISO 8601 time."""
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError as exc:
+        raise ValueError(f"created_at is not an ISO 8601 time: {value!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def row_bytes(row: OutboxRow) -> bytes:
     return orjson.dumps({
         "id": row.id, "aggregatetype": row.aggregatetype, "aggregateid": row.aggregateid,
         "type": row.type, "payload": row.payload,
-        "created_at": row.created_at.isoformat() if row.created_at else None,
+        "created_at": (row.created_at.isoformat() if isinstance(row.created_at, datetime)
+                       else row.created_at),
     })
 
 

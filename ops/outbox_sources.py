@@ -5,7 +5,7 @@ import fcntl
 import re
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Protocol
 from urllib.parse import urlsplit
@@ -31,7 +31,8 @@ class OutboxRow:
     aggregateid: str | None
     type: str | None
     payload: str | None
-    created_at: datetime | None
+    created_at: datetime | str | None
+    """as the database gives it; SQLite has no time type"""
 
 
 class OutboxSource(Protocol):
@@ -89,13 +90,6 @@ def sqlite_path(dsn: str) -> Path:
     return Path(path)
 
 
-def as_utc(value: datetime | str | None) -> datetime | None:
-    if value is None:
-        return None
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 class SqliteOutbox:
     """SQLite lets one writer commit at a time, so the AUTOINCREMENT order is commit order."""
 
@@ -132,7 +126,7 @@ class SqliteOutbox:
         cursor = self.db.execute(
             f'SELECT seq, id, aggregatetype, aggregateid, type, payload, created_at '
             f'FROM "{self.table}" ORDER BY seq LIMIT ?', (limit,))
-        return [OutboxRow(seq, str(row_id), kind, aggregate, type_, payload, as_utc(at))
+        return [OutboxRow(seq, str(row_id), kind, aggregate, type_, payload, at)
                 for seq, row_id, kind, aggregate, type_, payload, at in cursor.fetchall()]
 
     def delete(self, positions: list[int]) -> None:
@@ -179,7 +173,7 @@ class PostgresOutbox:
             "SELECT seq, id::text, aggregatetype, aggregateid, type, payload::text, created_at "
             "FROM {table} WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) "
             "ORDER BY seq LIMIT %s").format(table=self.name)
-        return [OutboxRow(seq, row_id, kind, aggregate, type_, payload, as_utc(at))
+        return [OutboxRow(seq, row_id, kind, aggregate, type_, payload, at)
                 for seq, row_id, kind, aggregate, type_, payload, at
                 in self.db.execute(query, (limit,)).fetchall()]
 

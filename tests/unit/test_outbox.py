@@ -18,8 +18,8 @@ AT = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
 
 def row(payload: str | None = '{"quantity": 2}', kind: str | None = "Restock",
-        row_id: str = "7") -> OutboxRow:
-    return OutboxRow(3, row_id, "product", "sku-1", kind, payload, AT)
+        row_id: str = "7", at: datetime | str = AT) -> OutboxRow:
+    return OutboxRow(3, row_id, "product", "sku-1", kind, payload, at)
 
 
 def test_a_uuid_id_is_the_command_id_and_any_other_id_derives_one() -> None:
@@ -34,10 +34,13 @@ def test_a_row_becomes_the_command_it_names() -> None:
     assert command.command_id == command_id_of("outbox", "7")
     assert (command.type, command.aggregate_id, command.issued_at) == ("Restock", "sku-1", AT)
     assert command.payload.model_dump() == {"quantity": 2}
+    naive = command_of(row(at="2026-12-02 12:00:00"), "outbox")  # SQLite's CURRENT_TIMESTAMP
+    assert naive.issued_at == AT
 
 
 @pytest.mark.parametrize("bad", [row(payload="{nope"), row(payload=None), row(kind="Explode"),
-                                 row(payload='{"quantity": -1}'), row(kind=None)])
+                                 row(payload='{"quantity": -1}'), row(kind=None),
+                                 row(at="yesterday")])
 def test_a_row_that_is_no_valid_command_is_refused(bad: OutboxRow) -> None:
     with pytest.raises(ValueError):
         command_of(bad, "outbox")
@@ -59,11 +62,11 @@ def test_sqlite_outbox_reads_in_commit_order_and_forgets_deleted_rows(tmp_path: 
     source.create()
     with sqlite3.connect(tmp_path / "shop.db") as db:
         db.executemany("INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) "
-                       "VALUES (?, 'product', 'sku-1', 'Restock', '{}')",
+                       "VALUES (?, 'product', 'sku-1', 'Restock', '{\"quantity\": 1}')",
                        [("b",), ("a",), ("c",)])
     first = source.fetch(2)
     assert [r.id for r in first] == ["b", "a"]
-    assert first[0].created_at is not None and first[0].created_at.tzinfo is not None
+    assert command_of(first[0], "outbox").issued_at.tzinfo is not None
     source.delete([r.position for r in first])
     assert [r.id for r in source.fetch(10)] == ["c"]
     with sqlite3.connect(tmp_path / "shop.db") as db:
