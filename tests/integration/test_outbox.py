@@ -176,7 +176,15 @@ async def test_postgres_outbox_under_concurrent_writers_and_sigkill(
         await writing
         written.seconds = time.monotonic() - started
         timed_results.expect(set(written.committed))
-        await timed_results.wait_until(lambda: not timed_results.missing, 300)
+        try:
+            await timed_results.wait_until(lambda: not timed_results.missing, 300 + ROWS / 20)
+        except TimeoutError:
+            with psycopg.connect(postgres.dsn) as db:
+                left = db.execute("SELECT count(*) FROM outbox").fetchone()
+            relayed = len(set(written.committed) & timed_commands.by_command.keys())
+            pytest.fail(f"{len(timed_results.missing)} of {len(written.committed)} committed "
+                        f"rows have no result; {relayed} reached the commands topic, "
+                        f"{left} rows left in the outbox\n{relay.log_tail()}")
     finally:
         writing.cancel()
         relay.kill()
