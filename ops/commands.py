@@ -1,4 +1,4 @@
-"""The project's own subcommands on Faust's CLI: `verify`, `schema` and `dlq`."""
+"""The project's own subcommands on Faust's CLI: `verify`, `schema`, `dlq` and `outbox`."""
 
 import sys
 from pathlib import Path
@@ -7,8 +7,10 @@ import click
 from faust.cli import AppCommand, argument, option
 
 from ops import dlq as dead_letter_tools
+from ops import outbox as outbox_relay
 from ops import schema as schema_documents
 from ops import verify as log_check
+from ops.outbox_sources import SourceError
 from ops.progress import Reporter
 from streams.app import app, settings
 from streams.dead_letters import UnknownLetters, choose
@@ -75,6 +77,11 @@ async def dlq(self: AppCommand, action: str, ids: tuple[str, ...], everything: b
         chosen = choose(found, list(ids) or None)
     except UnknownLetters as exc:
         raise click.UsageError(str(exc)) from None
+    if action == "replay" and not all(map(dead_letter_tools.replayable, chosen)):
+        rows = [letter for letter in chosen if not dead_letter_tools.replayable(letter)]
+        chosen = [letter for letter in chosen if dead_letter_tools.replayable(letter)]
+        self.say(f"not replaying {len(rows)} dead letters from outbox tables: correct the row "
+                 "and insert it into the outbox again, then `dlq discard --id` the letter")
     how = "replayed" if action == "replay" else "discarded"
     with Reporter(f"dlq {action}", len(chosen), quiet=quiet) as bar:
         await dead_letter_tools.resolve(settings.bootstrap, topic, chosen, how, bar)
@@ -88,3 +95,30 @@ async def authenticated() -> None:
     except BrokerAuthenticationFailed as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         sys.exit(2)
+
+
+@app.command(
+    option("--dsn", default="sqlite:///outbox.db", show_default=True,
+           help="the database: sqlite:///path.db or postgresql://user@host:port/db"),
+    option("--table", default="outbox", show_default=True, help="the outbox table"),
+    option("--create", is_flag=True, help="create the outbox table first if it is missing"),
+    option("--batch", default=500, show_default=True, type=click.IntRange(1, 100_000),
+           help="rows published per round"),
+    option("--poll", default=0.2, show_default=True, type=click.FloatRange(0.01, 60),
+           help="seconds to wait before looking again at an empty outbox"),
+    option("--until-empty", is_flag=True, help="stop once the outbox is empty"),
+    option("--quiet", is_flag=True, help="no progress output"),
+)
+async def outbox(self: AppCommand, dsn: str, table: str, create: bool, batch: int, poll: float,
+                 until_empty: bool, quiet: bool) -> None:
+    """Relay an outbox table in your database to the commands topic (see docs/outbox.md)."""
+    to = outbox_relay.Destinations(settings.topic("commands"), settings.topic("dead-letters"))
+    try:
+        published = await outbox_relay.run(
+            dsn, table, settings.bootstrap, to, create=create, batch=batch, poll=poll,
+            until_empty=until_empty, quiet=quiet, linger_ms=settings.linger_ms)
+    except SourceError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if not quiet:
+        self.say(f"{published.rows} outbox rows published, {published.dead_letters} of them "
+                 "as dead letters")

@@ -19,6 +19,11 @@ async def ledger(bootstrap: str, topic: str) -> Ledger:
     return found
 
 
+def replayable(letter: DeadLetter) -> bool:
+    """A row of an outbox table (source `outbox:<table>`) came from no topic to replay it to."""
+    return not letter.source_topic.startswith("outbox:")
+
+
 async def resolve(bootstrap: str, topic: str, letters: list[DeadLetter],
                   how: Literal["replayed", "discarded"], bar: Reporter | None = None) -> None:
     producer = AIOKafkaProducer(acks="all", **connection(bootstrap))
