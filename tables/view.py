@@ -29,6 +29,7 @@ class View:
     by_aggregate: bool = True
     window: int | None = None  # seconds: one row per key per tumbling window of event time
     paged: str | None = None  # a list in the row that HTTP answers page by page
+    new_fields: frozenset[str] = frozenset()  # fields this version adds to the one before
 
     @property
     def table_name(self) -> str:
