@@ -14,6 +14,7 @@ from ops import schema as schema_documents
 from ops import verify as log_check
 from ops import views as view_tools
 from streams.app import app, settings
+from tables.registry import VERSIONS, VIEWS
 
 
 @app.command(
@@ -21,10 +22,13 @@ from streams.app import app, settings
            help="a worker to ask (repeat to ask several); default: this worker's URL"),
 )
 async def verify(self: AppCommand, urls: tuple[str, ...]) -> None:
-    """Fold the event log with the views' projectors and compare every key with the workers."""
+    """Fold the event log with the live versions' projectors and compare every key with the
+    workers."""
     events, unreadable = await log_check.read_log(settings.bootstrap, settings.topic("events"))
     unfoldable: list[str] = []
-    found = await log_check.differences(events, urls, unfoldable)
+    catalog = await view_admin.read_catalog()
+    live = {name: VERSIONS[name][catalog.live_version(name)] for name in VIEWS}
+    found = await log_check.differences(events, urls, unfoldable, live)
     for line in found:
         self.say(line)
     self.say(f"{len(events)} events ({unreadable} unreadable, {len(unfoldable)} not foldable "

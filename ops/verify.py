@@ -100,10 +100,13 @@ def by_window(view: View, rows: dict[str, Data]) -> dict[str, tuple[dict[str, st
 
 
 async def differences(events: list[Event], urls: Iterable[str],
-                      unfoldable: list[str] | None = None) -> list[str]:
+                      unfoldable: list[str] | None = None,
+                      views: dict[str, View] | None = None) -> list[str]:
+    """What the workers serve that the log does not fold to, with each view's version in
+    `views` (by default the resident ones): the live versions, when checking workers."""
     expected = {name: ({key: (None, row["data"]) for key, row in rows.items()}
                        if not VIEWS[name].window else by_window(VIEWS[name], rows))
-                for name, rows in fold(events, unfoldable).items()}
+                for name, rows in fold(events, unfoldable, views).items()}
     found = version_problems(events)
     async with aiohttp.ClientSession() as http:
         for url in urls:

@@ -24,10 +24,11 @@ WAIT = 120.0
 
 
 async def views(kafka: Kafka, prefix: str, worker: Worker, *arguments: str,
-                urls: tuple[str, ...] = ()) -> tuple[int, str]:
+                urls: tuple[str, ...] = (), command: str = "views") -> tuple[int, str]:
     run = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "streams", "views", *arguments,
-        *(part for url in urls for part in ("--url", url)), "--quiet", cwd=ROOT,
+        sys.executable, "-m", "streams", command, *arguments,
+        *(part for url in urls for part in ("--url", url)),
+        *(["--quiet"] if command == "views" else []), cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "SHOPSTREAM_BROKER": f"kafka://{kafka.bootstrap}",
              "SHOPSTREAM_TOPIC_PREFIX": prefix, "SHOPSTREAM_PARTITIONS": str(worker.partitions),
@@ -164,13 +165,17 @@ async def test_orders_v2_is_built_compared_switched_rolled_back_and_retired(
     assert not [s for s in readers.statuses if s >= 500], readers.statuses
     assert readers.backwards == []
     for worker in workers:
-        assert (await local(http, worker))["live_here"]["orders"] == 2
+        here = await local(http, worker)
+        assert here["live_here"]["orders"] == 2
+        print(f"switch to v2: {output.strip()}; on {worker.name}: {here['switches'][-1]}")
 
     status, body = await get_json(http, f"{workers[1].url}/views/orders/{old_orders[0]}")
     assert status == 200 and body["meta"]["view_version"] == 2, body
     assert body["data"]["channel"] == "web"  # v1 events on the log, upcast, in the new view
     status, body = await get_json(http, f"{workers[0].url}/views/orders/evo-0")
     assert body["data"]["channel"] == "mobile"
+    code, output = await views(kafka, prefix, workers[0], urls=urls, command="verify")
+    assert code == 0, output  # the workers serve what v2's projector folds the log to
 
     code, output = await views(kafka, prefix, workers[0], "retire", "orders", "2", urls=urls)
     assert code == 2 and "is live" in output, output
