@@ -187,7 +187,7 @@ async def switch(view: View, force: bool, wait: float) -> str:
     if state in ("declared", "retired"):
         raise Refused(f"{view.table_name} is {state}: run `views rebuild {view.name} "
                       f"--version {view.version}` first")
-    if not force:
+    if not force and not is_resident(view):  # the resident version never stops folding
         short = await wait_caught_up(view, wait)
         if short:
             behind = ", ".join(f"partition {p.partition}: {p.behind} behind" for p in short)
@@ -212,9 +212,11 @@ async def retire(view: View, stopped: Any = None) -> str:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
     await admin.start()
     try:
-        await admin.delete_topics([changelog_of(view)])
-    except UnknownTopicOrPartitionError:
-        pass
+        response = await admin.delete_topics([changelog_of(view)])
     finally:
         await admin.close()
+    for topic, code, *_ in response.topic_error_codes:
+        if code not in (0, UnknownTopicOrPartitionError.errno):
+            raise Refused(f"{view.table_name} is retired, but deleting {topic} failed: Kafka "
+                          f"error {code}; run retire again")
     return f"{view.table_name}: retired, {changelog_of(view)} deleted"

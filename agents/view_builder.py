@@ -49,13 +49,14 @@ async def ensure_changelog(view: View) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(
+        response = await admin.create_topics([NewTopic(
             changelog_of(view), settings.partitions, settings.replication,
             topic_configs={"cleanup.policy": "compact"})])
-    except TopicAlreadyExistsError:
-        pass
     finally:
         await admin.close()
+    for topic, code, *_ in response.topic_errors:
+        if code not in (0, TopicAlreadyExistsError.errno):
+            raise RuntimeError(f"cannot create {topic}: Kafka error {code}")
 
 
 class Builder:

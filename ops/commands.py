@@ -82,7 +82,7 @@ async def dlq(self: AppCommand, action: str, ids: tuple[str, ...], everything: b
            help="rebuild: the version to build (default: the newest declared)"),
     option("--force", is_flag=True, help="switch: even to a version not caught up"),
     option("--wait", type=float, default=30.0,
-           help="switch: seconds to wait for the version to catch up"),
+           help="switch, compare: seconds to wait for the versions to catch up with the log"),
     option("--url", "urls", multiple=True, default=[settings.advertised_url],
            help="a worker to ask (repeat): switch measures when they serve it, retire "
                 "waits until they let go of it"),
@@ -123,7 +123,7 @@ async def _views_action(self: AppCommand, action: str, view: str, versions: tupl
         if len(versions) != 2:
             raise click.UsageError("views compare <view> A B")
         old, new = (view_admin.version_of(view, n) for n in versions)
-        if await view_tools.compare(old, new, self.say, quiet):
+        if await view_tools.compare(old, new, self.say, quiet, wait):
             sys.exit(1)
         return
     if len(versions) != 1:

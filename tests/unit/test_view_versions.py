@@ -7,6 +7,7 @@ import orjson
 from streams.envelopes import parse_event
 from tables.catalog import Catalog, live_record, version_record
 from tables.compare import field_differences
+from tables.fold import fold
 from tables.orders import VIEW, VIEW_V2, OrderV2
 from tables.registry import VERSIONS, VIEWS, buildable, is_resident
 from tables.view import apply
@@ -60,3 +61,9 @@ def test_the_catalog_skips_what_it_cannot_use() -> None:
                   orjson.dumps({"view": "orders", "live": 9})):
         catalog.observe(value)
     assert catalog.live_version("orders") == 1  # a version this code does not declare
+
+
+def test_verify_folds_the_log_with_the_version_it_is_given() -> None:
+    log = [parse_event(placed(1))]
+    assert "channel" not in fold(log)["orders"]["order-1"]["data"]
+    assert fold(log, views={"orders": VIEW_V2})["orders"]["order-1"]["data"]["channel"] == "web"
