@@ -240,6 +240,12 @@ async def test_orders_v2_is_built_compared_switched_rolled_back_and_retired(
     status, body = await get_json(http, f"{workers[1].url}/views/orders/{old_orders[0]}")
     assert body["meta"]["view_version"] == 1 and "channel" not in body["data"]
 
+    async with http.post(f"{workers[0].url}/admin/views/orders/retire?version=2") as response:
+        assert response.status == 404  # no admin token is configured: admin actions are off
+        assert "SHOPSTREAM_ADMIN_TOKEN" in (await response.json())["error"]
+    async with http.get(f"{workers[0].url}/metrics") as response:
+        assert 'shopstream_view_live_version{view="orders"} 1.0' in await response.text()
+
     code, output = await views(kafka, prefix, workers[0], "retire", "orders", "2", urls=urls)
     assert code == 0, output
     assert f"{prefix}.view-orders-v2-changelog" not in await topic_names(kafka)
