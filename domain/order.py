@@ -22,13 +22,13 @@ class Order(Message):
 
 def decide(state: Order | None, command: Message) -> list[Message]:
     match command:
-        case c.PlaceOrder(customer_id=customer_id, lines=lines):
+        case c.PlaceOrder(customer_id=customer_id, lines=lines, channel=channel):
             if state is not None:
                 raise Rejected("order already exists")
             skus = [line.sku for line in lines]
             if len(set(skus)) != len(skus):
                 raise Rejected("each sku may appear on one line only")
-            return [e.OrderPlaced(customer_id=customer_id, lines=lines)]
+            return [e.OrderPlaced(customer_id=customer_id, lines=lines, channel=channel)]
     order = _existing(state)
     match command:
         case c.ConfirmOrder(lines=priced, total=total):

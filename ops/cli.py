@@ -10,7 +10,10 @@ import agents.event_log
 import agents.repartition
 import agents.results
 import agents.saga_agent
+import agents.view_aliases
+import agents.view_builder
 import ops.commands
+import web.admin_views
 import web.cluster
 import web.dashboard
 import web.dead_letters
@@ -24,9 +27,10 @@ import web.views
 from streams.app import app
 
 REGISTERED = (agents.command_handler, agents.dead_letter_watch, agents.event_log,
-              agents.repartition, agents.results, agents.saga_agent, ops.commands,
-              web.cluster, web.dashboard, web.dead_letters, web.middleware, web.monitoring,
-              web.openapi, web.push, web.views)
+              agents.repartition, agents.results, agents.saga_agent, agents.view_aliases,
+              agents.view_builder, ops.commands, web.admin_views, web.cluster, web.dashboard,
+              web.dead_letters, web.lists, web.middleware, web.monitoring, web.openapi, web.push,
+              web.rankings, web.views)
 
 
 def main() -> None:

@@ -1,20 +1,26 @@
-"""The project's own subcommands on Faust's CLI: `verify`, `schema`, `dlq` and `outbox`."""
+"""The project's own subcommands on Faust's CLI: `verify`, `schema`, `dlq`, `outbox` and
+`views`."""
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
+import orjson
 from faust.cli import AppCommand, argument, option
 
+from agents import view_admin
 from ops import dlq as dead_letter_tools
 from ops import outbox as outbox_relay
 from ops import schema as schema_documents
 from ops import verify as log_check
+from ops import views as view_tools
 from ops.outbox_sources import SourceError
 from ops.progress import Reporter
 from streams.app import app, settings
 from streams.dead_letters import UnknownLetters, choose
 from streams.kafka_clients import BrokerAuthenticationFailed, check_credentials
+from tables.registry import VERSIONS, VIEWS
 
 
 @app.command(
@@ -23,16 +29,18 @@ from streams.kafka_clients import BrokerAuthenticationFailed, check_credentials
     option("--quiet", is_flag=True, help="no progress, only differences and the summary"),
 )
 async def verify(self: AppCommand, urls: tuple[str, ...], quiet: bool) -> None:
-    """Fold the event log with the views' projectors and compare every key with the workers;
-    fold it with the aggregates' evolvers (and the saga's inputs with its reactions) and
-    compare with their stored states; compare the views with the aggregates."""
+    """Fold the event log with the live versions' projectors and compare every key with the
+    workers; fold it with the aggregates' evolvers (and the saga's inputs with its reactions)
+    and compare with their stored states; compare the views with the aggregates."""
     await authenticated()
     with Reporter("reading the event log", quiet=quiet) as bar:
         events, unreadable = await log_check.read_log(settings.bootstrap,
                                                       settings.topic("events"), bar)
     unfoldable: list[str] = []
+    catalog = await view_admin.read_catalog()
+    live = {name: VERSIONS[name][catalog.live_version(name)] for name in VIEWS}
     with Reporter("comparing the views with the workers", quiet=quiet) as bar:
-        found = await log_check.differences(events, urls, unfoldable, bar)
+        found = await log_check.differences(events, urls, unfoldable, bar, live)
     with Reporter("reading the stored states", quiet=quiet) as bar:
         found += await log_check.write_side_differences(settings.bootstrap, events, [], bar)
     for line in found:
@@ -122,3 +130,70 @@ async def outbox(self: AppCommand, dsn: str, table: str, create: bool, batch: in
     if not quiet:
         self.say(f"{published.rows} outbox rows published, {published.dead_letters} of them "
                  "as dead letters")
+
+
+@app.command(
+    argument("action", type=click.Choice(["list", "rebuild", "compare", "switch", "retire"])),
+    argument("view", required=False),
+    argument("versions", nargs=-1, type=int),
+    option("--version", "version", type=int, default=None,
+           help="rebuild: the version to build (default: the newest declared)"),
+    option("--force", is_flag=True, help="switch: even to a version not caught up"),
+    option("--wait", type=float, default=30.0,
+           help="switch, compare: seconds to wait for the versions to catch up with the log"),
+    option("--url", "urls", multiple=True, default=[settings.advertised_url],
+           help="a worker to ask (repeat): switch measures when they serve it, retire "
+                "waits until they let go of it"),
+    option("--quiet", is_flag=True, help="no progress output"),
+    option("--json", "as_json", is_flag=True, help="list: print JSON"),
+)
+async def views(self: AppCommand, action: str, view: str | None, versions: tuple[int, ...],
+                version: int | None, force: bool, wait: float, urls: tuple[str, ...],
+                quiet: bool, as_json: bool) -> None:
+    """Versions of the views: list them, rebuild one from the log, compare two, switch the
+    live one (switch back to roll back) and retire one."""
+    try:
+        if action == "list":
+            entries = await view_tools.list_versions()
+            if view:
+                entries = [entry for entry in entries if entry["view"] == view]
+            if as_json:
+                self.say(json_text(entries))
+            for line in [] if as_json else view_tools.describe(entries):
+                self.say(line)
+            return
+        if view is None:
+            raise click.UsageError(f"views {action} needs a view name")
+        await _views_action(self, action, view, versions, version, force, wait, urls, quiet)
+    except view_admin.Refused as exc:
+        self.say(f"refused: {exc}")
+        sys.exit(2)
+
+
+async def _views_action(self: AppCommand, action: str, view: str, versions: tuple[int, ...],
+                        version: int | None, force: bool, wait: float, urls: tuple[str, ...],
+                        quiet: bool) -> None:
+    if action == "rebuild":
+        number = version if version is not None else view_admin.newest(view)
+        self.say(await view_admin.rebuild(view_admin.version_of(view, number)))
+        return
+    if action == "compare":
+        if len(versions) != 2:
+            raise click.UsageError("views compare <view> A B")
+        old, new = (view_admin.version_of(view, n) for n in versions)
+        if await view_tools.compare(old, new, self.say, quiet, wait):
+            sys.exit(1)
+        return
+    if len(versions) != 1:
+        raise click.UsageError(f"views {action} <view> N")
+    chosen = view_admin.version_of(view, versions[0])
+    if action == "switch":
+        self.say(await view_admin.switch(chosen, force, wait))
+        seconds = await view_tools.measure_switch(urls, chosen)
+        self.say(f"served by {len(urls)} worker(s) asked within {seconds:.3f} s")
+        return
+    self.say(await view_admin.retire(chosen, view_tools.wait_released(urls, chosen)))
+
+
+def json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()

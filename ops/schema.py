@@ -1,4 +1,5 @@
-"""`schema`: the JSON Schema of every command, event and result, for producers in any language."""
+"""`schema`: the JSON Schema of every command, event (at every schema version) and result, for
+producers and consumers in any language."""
 
 from pathlib import Path
 from typing import Any, Literal
@@ -8,11 +9,26 @@ from pydantic import BaseModel, create_model
 
 from streams.commands import COMMANDS, INTERNAL, Message, internal_rule
 from streams.envelopes import Command, CommandResult, Event
-from streams.events import EVENTS
+from streams.events import EVENTS, PAST_VERSIONS
+from streams.upcasting import current_version
 
 
-def _typed(base: type[BaseModel], name: str, payload: type[Message]) -> type[BaseModel]:
-    return create_model(name, __base__=base, type=(Literal[name], ...), payload=(payload, ...))
+def _typed(base: type[BaseModel], name: str, payload: type[Message],
+           **fields: Any) -> type[BaseModel]:
+    return create_model(name, __base__=base, type=(Literal[name], ...), payload=(payload, ...),
+                        **fields)
+
+
+def event_versions() -> dict[tuple[str, int], type[Message]]:
+    """Every event type at every schema version it has had: its payload model."""
+    found = dict(PAST_VERSIONS)
+    found |= {(name, current_version(name)): payload for name, payload in EVENTS.items()}
+    return found
+
+
+def _event_schema(name: str, version: int, payload: type[Message]) -> dict[str, Any]:
+    pinned = (Literal[version], ...) if version > 1 else (Literal[1], 1)
+    return _typed(Event, name, payload, schema_version=pinned).model_json_schema()
 
 
 def _command(name: str, payload: type[Message]) -> dict[str, Any]:
@@ -27,13 +43,16 @@ def _command(name: str, payload: type[Message]) -> dict[str, Any]:
 
 
 def schemas() -> dict[str, dict[str, Any]]:
-    """Commands under commands/public/ and commands/internal/, events, and the result."""
+    """Commands under commands/public/ and commands/internal/, events (each version too), and
+    the result."""
     documents = {
         f"commands/{'internal' if name in INTERNAL else 'public'}/{name}": _command(name, payload)
         for name, payload in COMMANDS.items()
     }
-    documents |= {f"events/{name}": _typed(Event, name, payload).model_json_schema()
+    documents |= {f"events/{name}": _event_schema(name, current_version(name), payload)
                   for name, payload in EVENTS.items()}
+    documents |= {f"events/{name}.v{version}": _event_schema(name, version, payload)
+                  for (name, version), payload in event_versions().items()}
     documents["command-result"] = CommandResult.model_json_schema()
     return documents
 

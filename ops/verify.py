@@ -180,8 +180,11 @@ async def list_differences(http: aiohttp.ClientSession, url: str,
 
 async def differences(events: list[Event], urls: Iterable[str],
                       unfoldable: list[str] | None = None,
-                      bar: Reporter | None = None) -> list[str]:
-    folded = fold(events, unfoldable)
+                      bar: Reporter | None = None,
+                      views: dict[str, View] | None = None) -> list[str]:
+    """What the workers serve that the log does not fold to, with each view's version in
+    `views` (by default the resident ones): the live versions, when checking workers."""
+    folded = fold(events, unfoldable, views)
     expected = {name: ({key: (None, row["data"]) for key, row in rows.items()}
                        if not VIEWS[name].window else by_window(VIEWS[name], rows))
                 for name, rows in folded.items()}

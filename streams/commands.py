@@ -18,6 +18,7 @@ Money = Annotated[
     WithJsonSchema({"type": "string", "pattern": MONEY_PATTERN, "examples": ["19.99"]}),
 ]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+Channel = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,39}$", examples=["web", "mobile"])]
 
 
 # Quantities stay far inside 64 bits: rows are stored as JSON that orjson writes, which
@@ -62,6 +63,7 @@ class ReleaseStock(Message):
 class PlaceOrder(Message):
     customer_id: Name
     lines: Annotated[list[OrderLine], Field(min_length=1, max_length=100)]
+    channel: Channel = "web"  # where the order came from: web, mobile, store, ...
 
 
 class PricedLine(Message):

@@ -11,10 +11,12 @@ from pydantic import (
     SerializeAsAny,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from streams.commands import COMMANDS, Message
 from streams.events import EVENTS
+from streams.upcasting import current_version, upcast
 
 AggregateId = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -59,13 +61,24 @@ class Event(TypedEnvelope):
 
     event_id: UUID
     type: Literal[tuple(EVENTS)]  # type: ignore[valid-type]
-    schema_version: Literal[1] = 1
+    schema_version: Annotated[int, Field(ge=1)]
     aggregate_id: AggregateId
     version: Annotated[int, Field(ge=1)]
     command_id: UUID
     correlation_id: UUID
     occurred_at: datetime
     payload: SerializeAsAny[Message]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upcast(cls, data: Any) -> Any:
+        """A stored event at an older schema version becomes the current one (see
+        `streams.upcasting`); an event built here is at its type's current version."""
+        if not isinstance(data, dict):
+            return data
+        if "schema_version" not in data and isinstance(data.get("payload"), Message):
+            return {**data, "schema_version": current_version(str(data.get("type")))}
+        return upcast(data)
 
 
 class Position(Envelope):
@@ -90,6 +103,7 @@ def stamp(command: Command, version: int, payloads: list[Message], at: datetime)
         Event(
             event_id=uuid5(command.command_id, str(index)),
             type=type(payload).__name__,
+            schema_version=current_version(type(payload).__name__),
             aggregate_id=command.aggregate_id,
             version=version + index + 1,
             command_id=command.command_id,

@@ -2,7 +2,7 @@
 
 from pydantic import PositiveInt
 
-from streams.commands import Message, Money, Name, OrderLine, PricedLine
+from streams.commands import Channel, Message, Money, Name, OrderLine, PricedLine
 
 
 class ProductRegistered(Message):
@@ -43,7 +43,10 @@ class OrderEvent(Message):
 
 
 class OrderPlaced(OrderEvent):
+    """Schema version 2 added `channel` (see `streams.upcasting`)."""
+
     lines: list[OrderLine]
+    channel: Channel
 
 
 class OrderConfirmed(OrderEvent):
@@ -76,3 +79,16 @@ EVENTS: dict[str, type[Message]] = {
         OrderRejected, OrderPaid, OrderShipped, OrderCancelled,
     )
 }
+
+
+class OrderPlacedV1(OrderEvent):
+    """OrderPlaced as schema version 1 wrote it, before `channel`."""
+
+    lines: list[OrderLine]
+
+
+PAST_VERSIONS: dict[tuple[str, int], type[Message]] = {
+    ("OrderPlaced", 1): OrderPlacedV1,
+}
+"""The payload models of superseded schema versions: kept for their JSON Schemas and to check
+the golden corpus, never to read the log (upcasters bring old payloads to EVENTS' models)."""

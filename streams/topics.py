@@ -5,14 +5,14 @@ from faust import TopicT
 from streams.app import app, settings
 
 
-def _topic(name: str, **config: str) -> TopicT:
+def _topic(name: str, partitions: int | None = None, **config: str) -> TopicT:
     topic = app.topic(
         settings.topic(name),
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
         value_serializer="raw",
-        partitions=settings.partitions,
+        partitions=partitions or settings.partitions,
         internal=True,
         config=config or None,
     )
@@ -31,3 +31,4 @@ events = _topic("events", **{"retention.ms": "-1", "cleanup.policy": "delete"})
 command_results = _topic("command-results")
 dead_letters = _topic("dead-letters", **{"retention.ms": "-1"})
 reservation_saga = _topic("reservation-saga")
+view_aliases = _topic("view-aliases", 1, **{"cleanup.policy": "compact"})  # see tables.catalog

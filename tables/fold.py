@@ -12,13 +12,15 @@ def row_key(view: View, key: str, event: Event) -> str:
     return f"{key}@{view.window_start(event).isoformat()}" if view.window else key
 
 
-def fold(events: Iterable[Event],
-         unfoldable: list[str] | None = None) -> dict[str, dict[str, Data]]:
-    """Every view's rows; an event a projector cannot fold is skipped, as the workers park
-    it, and described in `unfoldable`."""
-    rows: dict[str, dict[str, Data]] = {name: {} for name in VIEWS}
+def fold(events: Iterable[Event], unfoldable: list[str] | None = None,
+         views: dict[str, View] | None = None) -> dict[str, dict[str, Data]]:
+    """Every view's rows (by default of the resident versions; `views` names others); an
+    event a projector cannot fold is skipped, as the workers park it, and described in
+    `unfoldable`."""
+    chosen = views or VIEWS
+    rows: dict[str, dict[str, Data]] = {name: {} for name in chosen}
     for event in events:
-        for name, view in VIEWS.items():
+        for name, view in chosen.items():
             if event.type not in view.handles:
                 continue
             for key in view.keys(event):

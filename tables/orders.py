@@ -1,5 +1,10 @@
-"""The `orders` view: one row per order, with its status, lines, total and timestamps."""
+"""The `orders` view: one row per order, with its status, lines, total and timestamps.
 
+Version 2 adds the order's sales `channel` (OrderPlaced schema version 2); built beside
+version 1 from the whole event log, where every order placed before channels reads "web".
+"""
+
+from dataclasses import replace
 from datetime import datetime
 from typing import Literal, get_args
 
@@ -22,6 +27,12 @@ class Order(Row):
     version: int
     placed_at: datetime
     updated_at: datetime
+
+
+
+class OrderV2(Order):
+    channel: str
+
 
 STATUS_AFTER = {
     "OrderConfirmed": "confirmed",
@@ -73,3 +84,16 @@ VIEW = View(
         index="status",
     ),
 )
+
+
+def project_v2(order: Data | None, event: Event, key: str = "") -> Data:
+    row = project(order, event, key)
+    match event.payload:
+        case e.OrderPlaced(channel=channel):
+            return {**row, "channel": channel}
+    return row
+
+
+VIEW_V2 = replace(VIEW, version=2, project=project_v2, row=OrderV2,
+                  new_fields=frozenset({"channel"}))
+VERSIONS = (VIEW, VIEW_V2)

@@ -1,4 +1,9 @@
-"""Every read view, by name: the generic projector, tables and HTTP routes are made from this."""
+"""Every read view, by name: the generic projector, tables and HTTP routes are made from this.
+
+`VIEWS` holds each view's resident version, the one the workers' event-log agent folds into
+Faust tables; `VERSIONS` every version a view's module declares, the others built beside it
+(see `agents.view_builder`).
+"""
 
 from tables import customer_orders, orders, products, sales
 from tables.view import View
@@ -6,3 +11,20 @@ from tables.view import View
 VIEWS: dict[str, View] = {
     view.name: view for view in (orders.VIEW, products.VIEW, customer_orders.VIEW, sales.VIEW)
 }
+VERSIONS: dict[str, dict[int, View]] = {name: {view.version: view} for name, view in VIEWS.items()}
+VERSIONS["orders"] |= {view.version: view for view in orders.VERSIONS}
+
+
+def is_resident(view: View) -> bool:
+    return VIEWS[view.name].version == view.version
+
+
+def buildable(view: View) -> bool:
+    """A version built beside the resident one: folded per event-log partition, so keyed by
+    aggregate and not windowed."""
+    return view.by_aggregate and view.window is None and not is_resident(view)
+
+
+def progress_name(view: View) -> str:
+    """The name a version's fold reports its progress under (see `tables.progress`)."""
+    return view.name if is_resident(view) else view.table_name

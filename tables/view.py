@@ -32,6 +32,7 @@ class View:
     paged: str | None = None  # a list in the row that HTTP answers page by page
     listing: Listing | None = None  # what GET /views/{name} filters on, across all partitions
     ranking: Ranking | None = None  # what GET /views/{name}/top sums and ranks (windowed views)
+    new_fields: frozenset[str] = frozenset()  # fields this version adds to the one before
 
     @property
     def table_name(self) -> str:

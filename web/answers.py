@@ -1,13 +1,13 @@
 """The shapes of the HTTP answers, as pydantic models: they exist to generate /openapi.json."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Union
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 
 from streams.envelopes import CommandResult
-from tables.registry import VIEWS
+from tables.registry import VERSIONS, VIEWS
 from tables.view import View
 
 
@@ -53,6 +53,8 @@ class Meta(Answer):
     applied: dict[str, int] = Field(description="event-log partition -> last offset folded")
     lag: Lag
     served_by: str
+    view_version: int = Field(description="the version of the view that answered (see "
+                                          "/admin/views)")
     behind: dict[str, int] | None = Field(None, description="what a stale answer still lacks")
 
 
@@ -85,8 +87,18 @@ def _meta(view: View) -> type[Meta]:
     return WindowMeta if view.window else PageMeta if view.paged else RowMeta
 
 
+def _rows(name: str) -> type[BaseModel]:
+    """The row of whichever version serves the view (see meta.view_version), newest first."""
+    rows = tuple(VERSIONS[name][number].row for number in sorted(VERSIONS[name], reverse=True))
+    if len(rows) == 1:
+        return rows[0]
+    versions: type[BaseModel] = type(f"{rows[-1].__name__}Versions",
+                                     (RootModel[Union[rows]],), {})  # type: ignore[misc]  # noqa: UP007
+    return versions
+
+
 ROWS: dict[str, tuple[type[BaseModel], type[Meta]]] = {
-    name: (_windows(view) if view.window else view.row, _meta(view))
+    name: (_windows(view) if view.window else _rows(name), _meta(view))
     for name, view in VIEWS.items()
 }
 """Per view: its answer's data, and the meta that comes with it."""

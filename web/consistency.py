@@ -15,6 +15,7 @@ from streams.app import settings
 from streams.partitioning import owning_partition
 from streams.tokens import Token
 from tables.progress import progress
+from tables.registry import progress_name
 from tables.view import View
 from web import monitoring
 
@@ -30,7 +31,7 @@ class Wanted:
 def reached(view: View, partition: int) -> dict[int, int]:
     """Event-log partition -> last offset this view's partition has folded (or seen pass)."""
     if view.by_aggregate:
-        applied = progress.applied.get((view.name, partition))
+        applied = progress.applied.get((progress_name(view), partition))
         return {} if applied is None else {partition: applied}
     return dict(progress.sources[view.name, partition])
 
@@ -73,7 +74,7 @@ async def wait(view: View, key: str, wanted: Wanted, timeout: float,
         return not behind(view, partition, wanted, last[0], key)
 
     started = time.monotonic()
-    await progress.wait_until(view.name, partition, satisfied, timeout)
+    await progress.wait_until(progress_name(view), partition, satisfied, timeout)
     missing = behind(view, partition, wanted, last[0], key)
     if wanted.token is not None or wanted.min_version is not None:
         monitoring.READ_WAIT.labels(view.name).observe(time.monotonic() - started)

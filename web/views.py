@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from agents import dead_letters
 from agents.dead_letter_watch import LEDGER
+from agents.view_builder import live_view, read_live_row
 from streams import topics
 from streams.app import app, settings
 from streams.commands import INTERNAL, internal_rule
@@ -18,7 +19,8 @@ from streams.partitioning import owning_partition
 from streams.tokens import Token
 from tables.registry import VIEWS
 from tables.results import RESULTS, wait_for_result
-from tables.storage import read_row, read_windows
+from tables.storage import read_windows
+from tables.view import View as ViewSpec
 from web import consistency, monitoring
 from web.errors import field_errors
 from web.inputs import BadInput, read_body
@@ -130,24 +132,27 @@ class ViewRow(View):
             wanted, timeout = _wanted(request, VIEWS[view])
             if VIEWS[view].window:
                 return await self.windows(request, view, key, wanted, timeout)
-            return await self.row(request, view, key, wanted, timeout)
+            return await self.row(request, live_view(view), key, wanted, timeout)
         except BadQuery as exc:
             return self.error(400, str(exc))
+        except LookupError as exc:
+            return self.error(503, f"{exc}; retry shortly")
 
-    async def row(self, request: Request, view: str, key: str,
+    async def row(self, request: Request, spec: ViewSpec, key: str,
                   wanted: consistency.Wanted, timeout: float) -> Response:
-        paged = VIEWS[view].paged
+        view, paged = spec.name, spec.paged
         bounds = page_bounds(request.query) if paged else (0, 0)
-        row, missing = await consistency.wait(VIEWS[view], key, wanted, timeout,
-                                              lambda: read_row(view, key))
+        row, missing = await consistency.wait(spec, key, wanted, timeout,
+                                              lambda: read_live_row(spec, key))
         if row is None:
-            return self.error(404, f"{view} has no row {key!r}", **_meta(view, key, missing))
+            return self.error(404, f"{view} has no row {key!r}",
+                              **_meta(spec, key, missing))
         data, extra = row["data"], {}
         if paged:
             items, extra = page(data[paged], *bounds)
             data = {**data, paged: items}
         meta = {"version": data.get("version"), "versions": row["versions"],
-                "occurred_at": row["occurred_at"], **_meta(view, key, missing), **extra}
+                "occurred_at": row["occurred_at"], **_meta(spec, key, missing), **extra}
         return self.json({"data": data, "meta": meta})
 
     async def windows(self, request: Request, view: str, key: str,
@@ -160,7 +165,7 @@ class ViewRow(View):
         return self.json({
             "data": {"key": key, "windows": [row["data"] for row in rows]},
             "meta": {"from": begin.isoformat(), "to": end.isoformat(), "window_seconds": window,
-                     **_meta(view, key, missing)},
+                     **_meta(VIEWS[view], key, missing)},
         })
 
 
@@ -181,13 +186,14 @@ def _wanted(request: Request, view: Any) -> tuple[consistency.Wanted, float]:
     return consistency.Wanted(token, min_version), timeout
 
 
-def _meta(view: str, key: str, missing: dict[str, int]) -> dict[str, Any]:
+def _meta(view: ViewSpec, key: str, missing: dict[str, int]) -> dict[str, Any]:
     partition = owning_partition(key, settings.partitions)
     meta: dict[str, Any] = {
         "stale": bool(missing),
-        "applied": {str(p): o for p, o in consistency.reached(VIEWS[view], partition).items()},
-        "lag": consistency.lag(VIEWS[view], key),
+        "applied": {str(p): o for p, o in consistency.reached(view, partition).items()},
+        "lag": consistency.lag(VIEWS[view.name], key),
         "served_by": str(app.conf.canonical_url),
+        "view_version": view.version,
     }
     if missing:
         meta["behind"] = missing

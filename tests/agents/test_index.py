@@ -44,7 +44,7 @@ async def test_an_order_moves_between_index_entries_once_whatever_is_redelivered
     monkeypatch.setattr(topics.reservation_saga, "send", dropped)
     order = f"order-{uuid4().hex[:6]}"
     placed = order_event(order, 1, e.OrderPlaced(
-        customer_id="cust-1", lines=[c.OrderLine(sku="s", quantity=2)]))
+        channel="web", customer_id="cust-1", lines=[c.OrderLine(sku="s", quantity=2)]))
     confirmed = order_event(order, 2, e.OrderConfirmed(
         customer_id="cust-1", lines=[c.PricedLine(sku="s", quantity=2,
                                                   unit_price=Decimal("1.50"))],

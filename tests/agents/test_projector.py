@@ -27,7 +27,8 @@ def order_placed(order_id: str, version: int = 1) -> bytes:
         event_id=uuid4(), type="OrderPlaced", aggregate_id=order_id, version=version,
         command_id=UUID(int=1), correlation_id=UUID(int=1),
         occurred_at=datetime(2026, 11, 23, tzinfo=UTC),
-        payload=e.OrderPlaced(customer_id="cust-1", lines=[c.OrderLine(sku="s", quantity=1)]),
+        payload=e.OrderPlaced(customer_id="cust-1", lines=[c.OrderLine(sku="s", quantity=1)],
+                    channel="web"),
     ))
 
 

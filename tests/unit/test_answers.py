@@ -17,7 +17,8 @@ from web.answers import ROWS
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 PRICED = [c.PricedLine(sku="sku-1", quantity=2, unit_price=Decimal("5.5"))]
 ORDER: list[Message] = [
-    e.OrderPlaced(customer_id="cust-1", lines=[c.OrderLine(sku="sku-1", quantity=2)]),
+    e.OrderPlaced(customer_id="cust-1", lines=[c.OrderLine(sku="sku-1", quantity=2)],
+                    channel="web"),
     e.OrderConfirmed(customer_id="cust-1", lines=PRICED, total=Decimal("11.0")),
     e.OrderPaid(customer_id="cust-1", amount=Decimal("11.0")),
     e.OrderCancelled(customer_id="cust-1", reason="changed mind", lines=PRICED),

@@ -32,7 +32,8 @@ def test_a_stale_expected_version_is_rejected_with_the_current_version() -> None
 def order_placed() -> Event:
     place = command(c.PlaceOrder(customer_id="c", lines=[c.OrderLine(sku="sku-1", quantity=1)]),
                     aggregate_id="o1")
-    return stamp(place, 0, [e.OrderPlaced(customer_id="c", lines=place.payload.lines)], AT)[0]
+    placed = e.OrderPlaced(customer_id="c", lines=place.payload.lines, channel="web")
+    return stamp(place, 0, [placed], AT)[0]
 
 
 def reserved() -> Event:

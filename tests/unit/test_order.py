@@ -26,12 +26,12 @@ def fold(*events: e.Message) -> Order:
 
 def test_place_order_emits_order_placed() -> None:
     assert decide(None, c.PlaceOrder(customer_id="cust-1", lines=LINES)) == [
-        e.OrderPlaced(customer_id="cust-1", lines=LINES)
+        e.OrderPlaced(channel="web", customer_id="cust-1", lines=LINES)
     ]
 
 
 def test_an_order_is_placed_once() -> None:
-    placed = fold(e.OrderPlaced(customer_id="cust-1", lines=LINES))
+    placed = fold(e.OrderPlaced(channel="web", customer_id="cust-1", lines=LINES))
     with pytest.raises(Rejected, match="already exists"):
         decide(placed, c.PlaceOrder(customer_id="cust-1", lines=LINES))
 
@@ -44,7 +44,7 @@ def test_a_sku_appears_on_one_line_only() -> None:
 
 def test_evolve_counts_versions_and_tracks_status() -> None:
     order = fold(
-        e.OrderPlaced(customer_id="cust-1", lines=LINES),
+        e.OrderPlaced(channel="web", customer_id="cust-1", lines=LINES),
         e.OrderConfirmed(customer_id="cust-1", lines=PRICED, total=Decimal("19.99")),
         e.OrderPaid(customer_id="cust-1", amount=Decimal("19.99")),
     )
@@ -52,7 +52,7 @@ def test_evolve_counts_versions_and_tracks_status() -> None:
 
 
 def test_confirm_checks_the_total_against_the_lines() -> None:
-    placed = fold(e.OrderPlaced(customer_id="cust-1", lines=LINES))
+    placed = fold(e.OrderPlaced(channel="web", customer_id="cust-1", lines=LINES))
     with pytest.raises(Rejected, match="does not match"):
         decide(placed, c.ConfirmOrder(lines=PRICED, total=Decimal("20.00")))
 
@@ -64,7 +64,7 @@ def test_confirm_checks_the_total_against_the_lines() -> None:
     [PRICED[0], c.PricedLine(sku="sku-9", quantity=1, unit_price=Decimal("9.99"))],
 ])
 def test_a_confirmation_carries_exactly_the_placed_lines(lines: list[c.PricedLine]) -> None:
-    placed = fold(e.OrderPlaced(customer_id="cust-1", lines=LINES))
+    placed = fold(e.OrderPlaced(channel="web", customer_id="cust-1", lines=LINES))
     total = sum((line.unit_price * line.quantity for line in lines), Decimal(0))
     with pytest.raises(Rejected, match="must be the placed lines"):
         decide(placed, c.ConfirmOrder(lines=lines, total=total))
@@ -74,7 +74,7 @@ def test_a_confirmation_carries_exactly_the_placed_lines(lines: list[c.PricedLin
 
 def test_an_order_is_paid_for_its_exact_total() -> None:
     confirmed = fold(
-        e.OrderPlaced(customer_id="cust-1", lines=LINES),
+        e.OrderPlaced(channel="web", customer_id="cust-1", lines=LINES),
         e.OrderConfirmed(customer_id="cust-1", lines=PRICED, total=Decimal("19.99")),
     )
     with pytest.raises(Rejected, match="does not equal"):
@@ -85,14 +85,14 @@ def test_an_order_is_paid_for_its_exact_total() -> None:
 
 
 def test_only_a_paid_order_ships() -> None:
-    placed = fold(e.OrderPlaced(customer_id="cust-1", lines=LINES))
+    placed = fold(e.OrderPlaced(channel="web", customer_id="cust-1", lines=LINES))
     with pytest.raises(Rejected, match="cannot ship a placed order"):
         decide(placed, c.ShipOrder())
 
 
 def test_a_shipped_order_cannot_be_cancelled() -> None:
     shipped = fold(
-        e.OrderPlaced(customer_id="cust-1", lines=LINES),
+        e.OrderPlaced(channel="web", customer_id="cust-1", lines=LINES),
         e.OrderConfirmed(customer_id="cust-1", lines=PRICED, total=Decimal("19.99")),
         e.OrderPaid(customer_id="cust-1", amount=Decimal("19.99")),
         e.OrderShipped(customer_id="cust-1"),

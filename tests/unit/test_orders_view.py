@@ -18,7 +18,7 @@ AT = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 LINES = [c.OrderLine(sku="sku-1", quantity=2)]
 PRICED = [c.PricedLine(sku="sku-1", quantity=2, unit_price=Decimal("5.00"))]
 HISTORY: list[Message] = [
-    e.OrderPlaced(customer_id="cust-1", lines=LINES),
+    e.OrderPlaced(channel="web", customer_id="cust-1", lines=LINES),
     e.OrderConfirmed(customer_id="cust-1", lines=PRICED, total=Decimal("10.00")),
     e.OrderPaid(customer_id="cust-1", amount=Decimal("10.00")),
     e.OrderShipped(customer_id="cust-1"),

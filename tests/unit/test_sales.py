@@ -22,7 +22,8 @@ def event(order_id: str, version: int, payload: Message, at: datetime) -> Event:
 
 
 def test_sales_are_booked_per_sku_and_hour_and_given_back_on_cancel() -> None:
-    placed = e.OrderPlaced(customer_id="c", lines=[c.OrderLine(sku="sku-a", quantity=2)])
+    placed = e.OrderPlaced(customer_id="c", lines=[c.OrderLine(sku="sku-a", quantity=2)],
+                    channel="web")
     log = [
         event("o1", 1, placed, NOON),
         event("o2", 1, placed, NOON),
@@ -47,7 +48,8 @@ def test_sales_are_booked_per_sku_and_hour_and_given_back_on_cancel() -> None:
 
 
 def test_a_cancelled_unconfirmed_order_books_nothing() -> None:
-    placed = e.OrderPlaced(customer_id="c", lines=[c.OrderLine(sku="sku-a", quantity=2)])
+    placed = e.OrderPlaced(customer_id="c", lines=[c.OrderLine(sku="sku-a", quantity=2)],
+                    channel="web")
     log = [event("o1", 1, placed, NOON),
            event("o1", 2, e.OrderCancelled(customer_id="c", reason=""), NOON)]
     assert fold(log)["sales"] == {}

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import orjson
 
-from ops.schema import write
+from ops.schema import event_versions, write
 from streams.commands import COMMANDS, INTERNAL, PUBLIC
 from streams.events import EVENTS
 
@@ -14,6 +14,7 @@ def test_every_message_type_gets_a_schema_that_pins_its_type(tmp_path: Path) -> 
     assert written == ({f"commands/public/{n}.schema.json" for n in PUBLIC}
                        | {f"commands/internal/{n}.schema.json" for n in INTERNAL}
                        | {f"events/{n}.schema.json" for n in EVENTS}
+                       | {f"events/{n}.v{v}.schema.json" for n, v in event_versions()}
                        | {"command-result.schema.json"})
     place = orjson.loads((tmp_path / "commands/public/PlaceOrder.schema.json").read_bytes())
     assert place["properties"]["type"]["const"] == "PlaceOrder"

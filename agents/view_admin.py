@@ -1,0 +1,223 @@
+"""Operating view versions through Kafka: where each stands against the log, building,
+switching and retiring; shared by the `views` CLI command and the /admin/views pages."""
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import UnknownTopicOrPartitionError
+
+from agents.view_builder import changelog_of, group_of
+from streams.app import app, settings
+from streams.kafka_clients import client_options
+from tables.catalog import Catalog, live_key, live_record, version_key, version_record
+from tables.registry import VERSIONS, buildable, is_resident
+from tables.storage import VIEW_TABLES
+from tables.view import View
+
+
+class Refused(Exception):
+    """An operation that would be wrong now; the message says why."""
+
+
+@dataclass(frozen=True)
+class Position:
+    partition: int
+    folded: int  # the committed offset: every record before it is in the version's rows
+    end: int
+
+    @property
+    def behind(self) -> int:
+        return max(0, self.end - self.folded)
+
+
+def events_topic() -> str:
+    return settings.topic("events")
+
+
+def aliases_topic() -> str:
+    return settings.topic("view-aliases")
+
+
+def changelog_name(view: View) -> str:
+    if is_resident(view):
+        name: str = VIEW_TABLES[view.name].changelog_topic.get_topic_name()
+        return name
+    return changelog_of(view)
+
+
+def version_of(view: str, version: int) -> View:
+    if view not in VERSIONS:
+        raise Refused(f"no view named {view!r}; views: {', '.join(sorted(VERSIONS))}")
+    if version not in VERSIONS[view]:
+        raise Refused(f"{view} declares no version {version}; versions: "
+                      f"{', '.join(map(str, sorted(VERSIONS[view])))}")
+    return VERSIONS[view][version]
+
+
+def newest(view: str) -> int:
+    if view not in VERSIONS:
+        raise Refused(f"no view named {view!r}; views: {', '.join(sorted(VERSIONS))}")
+    return max(VERSIONS[view])
+
+
+async def read_catalog() -> Catalog:
+    """The catalog as it stands on its topic now."""
+    catalog = Catalog()
+    tp = TopicPartition(aliases_topic(), 0)
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        while await consumer.position(tp) < end:
+            for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
+                catalog.observe(record.value)
+    finally:
+        await consumer.stop()
+    catalog.loaded = True
+    return catalog
+
+
+async def positions(view: View) -> list[Position]:
+    """Per event-log partition: how far the version has folded, against the log's end."""
+    group = str(app.conf.id) if is_resident(view) else group_of(view)
+    tps = [TopicPartition(events_topic(), p) for p in await event_partitions()]
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await consumer.start()
+    await admin.start()
+    try:
+        ends = await consumer.end_offsets(tps)
+        committed = await admin.list_consumer_group_offsets(group, partitions=tps)
+    finally:
+        await admin.close()
+        await consumer.stop()
+    return [Position(tp.partition, max(committed[tp].offset, 0) if tp in committed else 0,
+                     ends[tp]) for tp in tps]
+
+
+async def event_partitions() -> list[int]:
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        [description] = await admin.describe_topics([events_topic()])
+    finally:
+        await admin.close()
+    return sorted(p["partition"] for p in description["partitions"])
+
+
+async def status(catalog: Catalog) -> list[dict[str, Any]]:
+    """Every version of every view: its state and per-partition positions."""
+    answer = []
+    for name, versions in sorted(VERSIONS.items()):
+        for number, view in sorted(versions.items()):
+            state = catalog.state(name, number)
+            entry: dict[str, Any] = {"view": name, "version": number, "state": state,
+                                     "resident": is_resident(view),
+                                     "new_fields": sorted(view.new_fields)}
+            if state != "retired" and state != "declared":
+                found = await positions(view)
+                entry["partitions"] = [{"partition": p.partition, "folded": p.folded,
+                                        "end": p.end, "behind": p.behind} for p in found]
+                entry["caught_up"] = all(p.behind == 0 for p in found)
+                if state == "building" and entry["caught_up"]:
+                    entry["state"] = "ready"
+            answer.append(entry)
+    return answer
+
+
+async def wait_caught_up(view: View, timeout: float) -> list[Position]:
+    """Wait until the version has folded everything on the log when called; the positions
+    still short when time is up (empty: caught up)."""
+    ends = {p.partition: p.end for p in await positions(view)}
+    deadline = time.monotonic() + timeout
+    while True:
+        short = [p for p in await positions(view) if p.folded < ends[p.partition]]
+        if not short or time.monotonic() >= deadline:
+            return [Position(p.partition, p.folded, ends[p.partition]) for p in short]
+        await asyncio.sleep(0.2)
+
+
+async def _write(key: bytes, value: bytes) -> None:
+    producer = AIOKafkaProducer(**client_options(settings), acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(aliases_topic(), value, key)
+    finally:
+        await producer.stop()
+
+
+async def rebuild(view: View) -> str:
+    catalog = await read_catalog()
+    if not buildable(view):
+        raise Refused(f"{view.table_name} is the resident version, folded by the workers' "
+                      f"event-log agent" if is_resident(view) else
+                      f"{view.table_name} cannot be built beside the resident version: only "
+                      f"views keyed by aggregate and not windowed can")
+    state = catalog.state(view.name, view.version)
+    if state in ("building", "live"):
+        return f"{view.table_name} is already {state}; nothing to do"
+    await _reset_offsets(view)
+    await _write(version_key(view.name, view.version),
+                 version_record(view.name, view.version, "building"))
+    return f"{view.table_name}: building from the start of the log on every worker"
+
+
+async def _reset_offsets(view: View) -> None:
+    """A version built again starts from the log's start: nothing folds it now."""
+    tps = [TopicPartition(events_topic(), p) for p in await event_partitions()]
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=group_of(view),
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        starts = await consumer.beginning_offsets(tps)
+        await consumer.commit({tp: offset for tp, offset in starts.items()})
+    finally:
+        await consumer.stop()
+
+
+async def switch(view: View, force: bool, wait: float) -> str:
+    catalog = await read_catalog()
+    state = catalog.state(view.name, view.version)
+    if state in ("declared", "retired"):
+        raise Refused(f"{view.table_name} is {state}: run `views rebuild {view.name} "
+                      f"--version {view.version}` first")
+    if not force and not is_resident(view):  # the resident version never stops folding
+        short = await wait_caught_up(view, wait)
+        if short:
+            behind = ", ".join(f"partition {p.partition}: {p.behind} behind" for p in short)
+            raise Refused(f"{view.table_name} has not caught up ({behind}); wait, or --force")
+    await _write(live_key(view.name), live_record(view.name, view.version))
+    return f"{view.name}: v{view.version} is live"
+
+
+async def retire(view: View, stopped: Any = None) -> str:
+    """Mark the version retired (workers stop folding it and delete its rows), then delete
+    its changelog topic. `stopped` is awaited in between: until every worker has let go."""
+    catalog = await read_catalog()
+    if catalog.live_version(view.name) == view.version:
+        raise Refused(f"{view.table_name} is live; switch {view.name} to another version first")
+    if is_resident(view):
+        raise Refused(f"{view.table_name} is the resident version: drop it from its module "
+                      f"(making another resident) and deploy instead")
+    await _write(version_key(view.name, view.version),
+                 version_record(view.name, view.version, "retired"))
+    if stopped is not None:
+        await stopped
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        response = await admin.delete_topics([changelog_of(view)])
+    finally:
+        await admin.close()
+    for topic, code, *_ in response.topic_error_codes:
+        if code not in (0, UnknownTopicOrPartitionError.errno):
+            raise Refused(f"{view.table_name} is retired, but deleting {topic} failed: Kafka "
+                          f"error {code}; run retire again")
+    return f"{view.table_name}: retired, {changelog_of(view)} deleted"

@@ -1,0 +1,256 @@
+"""Building a view version beside the resident one, on every worker, from the event log's start.
+
+Each worker folds the event-log partitions it owns in the app's group (so a version's rows
+live where the resident version's do, and a read is routed the same way) with the version's
+own consumer group for offsets, `<prefix>.view-<view>-v<N>`. A batch's rows go to the
+version's compacted changelog and its RocksDB before its offsets are committed: a crash
+repeats a batch, which folds to the same rows. A partition that moves here is restored from
+the changelog first. Building has no side effects: no saga input, no push, no results.
+"""
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from contextlib import suppress
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from pydantic import ValidationError
+
+from streams import topics
+from streams.app import app, settings
+from streams.envelopes import parse_event
+from streams.kafka_clients import client_options
+from streams.partitioning import owning_partition
+from streams.store import is_behind
+from tables.catalog import catalog
+from tables.progress import progress
+from tables.registry import VERSIONS, is_resident
+from tables.storage import read_row
+from tables.version_store import PartitionStore, VersionStore
+from tables.view import Data, View, apply
+
+log = logging.getLogger(__name__)
+IDLE = 0.2
+RESTART_AFTER = 2.0
+
+
+def group_of(view: View) -> str:
+    return settings.topic(f"view-{view.table_name}")
+
+
+def changelog_of(view: View) -> str:
+    return settings.topic(f"view-{view.table_name}-changelog")
+
+
+async def ensure_changelog(view: View) -> None:
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        response = await admin.create_topics([NewTopic(
+            changelog_of(view), settings.partitions, settings.replication,
+            topic_configs={"cleanup.policy": "compact"})])
+    finally:
+        await admin.close()
+    for topic, code, *_ in response.topic_errors:
+        if code not in (0, TopicAlreadyExistsError.errno):
+            raise RuntimeError(f"cannot create {topic}: Kafka error {code}")
+
+
+class Builder:
+    """One view version's fold on this worker: its partitions, positions and rows."""
+
+    def __init__(self, view: View) -> None:
+        self.view = view
+        self.store = VersionStore(settings.data_dir / "views" / view.table_name)
+        self.owned: set[int] = set()
+        self.ready: set[int] = set()  # owned and restored: rows can be served
+        self.unfoldable = 0
+        self.folded = 0
+
+    def row(self, key: str, partition: int) -> bytes | None:
+        if partition not in self.ready:
+            raise LookupError(f"{self.view.table_name} partition {partition} is not here yet")
+        return self.store.open(partition).get(key)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._build()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # committed offsets and the changelog say where to go on from
+                log.exception("building %s failed; starting again", self.view.table_name)
+            self.ready.clear()
+            self.owned.clear()
+            await asyncio.sleep(RESTART_AFTER)
+
+    async def _build(self) -> None:
+        await ensure_changelog(self.view)
+        consumer = AIOKafkaConsumer(**client_options(settings),
+                                    group_id=group_of(self.view), enable_auto_commit=False,
+                                    auto_offset_reset="earliest")
+        producer = AIOKafkaProducer(**client_options(settings), acks="all",
+                                    linger_ms=settings.linger_ms)
+        await consumer.start()
+        await producer.start()
+        try:
+            while True:
+                wanted = self.owned if app.rebalancing else _actives()
+                if wanted != self.owned:
+                    await self._assign(consumer, wanted)
+                if not self.owned:
+                    await asyncio.sleep(IDLE)
+                    continue
+                fetched = await consumer.getmany(timeout_ms=int(IDLE * 1000),
+                                                 max_records=settings.batch_size)
+                for tp, records in fetched.items():
+                    if tp.partition in self.owned and records:
+                        await self._fold(tp, records, producer, consumer)
+        finally:
+            await producer.stop()
+            await consumer.stop()
+
+    async def _assign(self, consumer: AIOKafkaConsumer, wanted: set[int]) -> None:
+        for partition in self.owned - wanted:
+            self.ready.discard(partition)
+            self.store.close(partition)
+        events = topics.events.get_topic_name()
+        tps = [TopicPartition(events, p) for p in sorted(wanted)]
+        consumer.assign(tps)
+        for tp in tps:
+            if tp.partition not in self.ready:
+                await self._restore(tp.partition)
+            committed = await consumer.committed(tp)
+            if committed is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, committed)
+            if committed:
+                progress.passed(self.view.table_name, tp.partition, committed - 1)
+            self.ready.add(tp.partition)
+        self.owned = set(wanted)
+
+    async def _restore(self, partition: int) -> None:
+        """Bring the partition's rows up to the changelog's end, keeping per key the row
+        that has come furthest."""
+        store = self.store.open(partition)
+        tp = TopicPartition(changelog_of(self.view), partition)
+        reader = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+        await reader.start()
+        try:
+            reader.assign([tp])
+            end = (await reader.end_offsets([tp]))[tp]
+            start = store.changelog_next()
+            if start is None:
+                await reader.seek_to_beginning(tp)
+            else:
+                reader.seek(tp, start)
+            while await reader.position(tp) < end:
+                fetched = await reader.getmany(tp, timeout_ms=1000, max_records=5000)
+                _keep_furthest(store, fetched.get(tp, []), end)
+            store.put_many({}, end)
+        finally:
+            await reader.stop()
+
+    async def _fold(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]],
+                    producer: AIOKafkaProducer, consumer: AIOKafkaConsumer) -> None:
+        store = self.store.open(tp.partition)
+        rows: dict[str, Data | None] = {}
+        changed: set[str] = set()
+        for record in records:
+            try:
+                event = parse_event(record.value)
+            except ValidationError:
+                continue  # the resident agent parks it; a build has no side effects
+            if event.type not in self.view.handles:
+                continue
+            for key in self.view.keys(event):
+                if key not in rows:
+                    stored = store.get(key)
+                    rows[key] = orjson.loads(stored) if stored is not None else None
+                try:
+                    folded = apply(self.view, rows[key], event, key)
+                except Exception:
+                    self.unfoldable += 1
+                    log.warning("%s cannot fold event %s", self.view.table_name, event.event_id)
+                    continue
+                if folded is not None:
+                    rows[key] = folded
+                    changed.add(key)
+        encoded = {key: orjson.dumps(rows[key]) for key in changed}
+        sent = [await producer.send(changelog_of(self.view), value, key.encode(),
+                                    partition=tp.partition) for key, value in encoded.items()]
+        offsets = [metadata.offset for metadata in await asyncio.gather(*sent)]
+        store.put_many(encoded, max(offsets) + 1 if offsets else None)
+        last = records[-1]
+        await consumer.commit({tp: last.offset + 1})
+        self.folded += len(records)
+        progress.folded(self.view.table_name, tp.partition, last.offset, last.timestamp / 1000)
+
+
+def _keep_furthest(store: PartitionStore, records: Iterable[ConsumerRecord[bytes, bytes]],
+                   end: int) -> None:
+    latest: dict[str, bytes] = {}
+    for record in records:
+        if record.offset >= end or record.key is None or record.value is None:
+            continue
+        key = record.key.decode()
+        current = latest.get(key) or store.get(key)
+        if not is_behind(record.value, current):
+            latest[key] = record.value
+    store.put_many(latest)
+
+
+def _actives() -> set[int]:
+    events = topics.events.get_topic_name()
+    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == events}
+
+
+BUILDERS: dict[tuple[str, int], Builder] = {}
+TASKS: dict[tuple[str, int], asyncio.Task[None]] = {}
+
+
+@app.task
+async def supervise_builders() -> None:
+    """Keep a builder running for every version the catalog says is building or live, and
+    drop the rows of retired ones."""
+    while True:
+        wanted = set(catalog.to_build()) if catalog.loaded else set(TASKS)
+        for slot in wanted - set(TASKS):
+            BUILDERS[slot] = Builder(VERSIONS[slot[0]][slot[1]])
+            TASKS[slot] = asyncio.create_task(BUILDERS[slot].run())
+        for slot in set(TASKS) - wanted:
+            task = TASKS.pop(slot)
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+            builder = BUILDERS.pop(slot)
+            if catalog.states.get(slot) == "retired":
+                builder.store.drop()
+            else:
+                for partition in list(builder.store.partitions):
+                    builder.store.close(partition)
+        for (view, version), state in list(catalog.states.items()):
+            if state == "retired" and (view, version) not in TASKS:
+                VersionStore(settings.data_dir / "views" / f"{view}-v{version}").drop()
+        await catalog.changed.wait_until(lambda: False, 1.0)
+
+
+def live_view(name: str) -> View:
+    """The version of a view that serves its reads now."""
+    return VERSIONS[name][catalog.live_version(name)]
+
+
+def read_live_row(view: View, key: str) -> dict[str, Any] | None:
+    """A row of `view` (resident or built here); LookupError when this worker cannot serve it."""
+    if is_resident(view):
+        return read_row(view.name, key)
+    builder = BUILDERS.get((view.name, view.version))
+    if builder is None:
+        raise LookupError(f"{view.table_name} is not built on this worker")
+    raw = builder.row(key, owning_partition(key, settings.partitions))
+    return orjson.loads(raw) if raw is not None else None
