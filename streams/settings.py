@@ -82,7 +82,7 @@ class Settings:
             admin_token=_env("ADMIN_TOKEN", ""),
             session_timeout=float(_env("SESSION_TIMEOUT", "10")),
             heartbeat_interval=float(_env("HEARTBEAT_INTERVAL", "1")),
-            rebalance_timeout=float(_env("REBALANCE_TIMEOUT", "30")),
+            rebalance_timeout=float(_env("REBALANCE_TIMEOUT", "60")),
             instance_id=instance_id(_env("INSTANCE_ID", ""), advertised_url,
                                     _env("STATIC_MEMBERSHIP", "true")),
         )
