@@ -80,7 +80,7 @@ class Settings:
             linger_ms=int(_env("LINGER_MS", "2")),
             max_body=int(_env("MAX_BODY", str(64 * 1024))),
             admin_token=_env("ADMIN_TOKEN", ""),
-            session_timeout=float(_env("SESSION_TIMEOUT", "10")),
+            session_timeout=float(_env("SESSION_TIMEOUT", "20")),
             heartbeat_interval=float(_env("HEARTBEAT_INTERVAL", "1")),
             rebalance_timeout=float(_env("REBALANCE_TIMEOUT", "60")),
             instance_id=instance_id(_env("INSTANCE_ID", ""), advertised_url,

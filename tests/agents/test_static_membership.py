@@ -41,5 +41,5 @@ def test_aiokafka_still_skips_leaving_for_static_members_and_leaves_on_close() -
 
 def test_the_worker_joins_as_a_static_member_with_the_session_settings() -> None:
     assert app.conf.consumer_group_instance_id == "127.0.0.1-6066"
-    assert app.conf.broker_session_timeout == 10.0
+    assert app.conf.broker_session_timeout == 20.0
     assert app.conf.broker_heartbeat_interval == 1.0

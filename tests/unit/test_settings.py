@@ -24,7 +24,7 @@ def test_failover_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
                  "ADVERTISED_URL", "INSTANCE_ID", "STATIC_MEMBERSHIP"):
         monkeypatch.delenv(f"SHOPSTREAM_{name}", raising=False)
     settings = Settings.from_env()
-    assert settings.session_timeout == 10.0 and settings.heartbeat_interval == 1.0
+    assert settings.session_timeout == 20.0 and settings.heartbeat_interval == 1.0
     assert settings.standby_replicas == 1
     assert settings.instance_id == "127.0.0.1-6066"
 
