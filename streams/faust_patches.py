@@ -253,8 +253,13 @@ class Transport(aiokafka.Transport):
 
 
 class Table(faust.Table):
-    """Faust's table, which waits for a changelog topic it has just created to show its
-    partitions instead of failing every write.
+    """Faust's table, which keeps its standby copies current, and waits for a changelog
+    topic it has just created to show its partitions instead of failing every write.
+
+    Faust buffers a standby's changelog records and writes them only 1,000 at a time (its
+    recovery buffer size), or when an active recovery ends: a standby of a table written
+    less often trailed its active by up to 1,000 rows, and was missing new keys, so reads
+    served from it answered 404 or an old row. Here each standby record is written at once.
 
     Faust checks once per table that the changelog has as many partitions as the stream
     writing to it. A changelog created moments ago can still show 0 partitions in the
@@ -262,6 +267,10 @@ class Table(faust.Table):
     saga step of a worker was dead-lettered that way). A count of 0 is not a mismatch: the
     check is left for a later write, when the metadata has caught up.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("standby_buffer_size", 1)
+        super().__init__(*args, **kwargs)
 
     def _verify_source_topic_partitions(self, source_topic: str) -> None:
         if self.app.consumer.topic_partitions(self.changelog_topic_name) == 0:

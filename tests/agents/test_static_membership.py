@@ -1,5 +1,6 @@
-"""A static group member leaves its group on a clean stop (so a scale-down rebalances at
-once) and stays on every other leave path, as aiokafka keeps static members."""
+"""Failover in Faust's internals: a static group member leaves its group on a clean stop (so
+a scale-down rebalances at once) and stays on every other leave path; standby copies are
+written record by record."""
 
 import asyncio
 import inspect
@@ -43,3 +44,19 @@ def test_the_worker_joins_as_a_static_member_with_the_session_settings() -> None
     assert app.conf.consumer_group_instance_id == "127.0.0.1-6066"
     assert app.conf.broker_session_timeout == 20.0
     assert app.conf.broker_heartbeat_interval == 1.0
+
+
+def test_every_table_writes_each_standby_record_at_once() -> None:
+    import agents.write_model  # noqa: F401  (declares the write model's tables)
+    from tables.storage import VIEW_TABLES
+
+    assert VIEW_TABLES and all(t.standby_buffer_size == 1 for t in VIEW_TABLES.values())
+    assert all(table.standby_buffer_size == 1 for table in app.tables.values())
+
+
+def test_faust_still_buffers_standby_records_by_the_tables_standby_buffer_size() -> None:
+    from faust.tables.recovery import Recovery
+
+    slurp = inspect.getsource(Recovery._slurp_changelogs.fun)
+    assert "bufsize = buffer_sizes[tp] = table.standby_buffer_size" in slurp
+    assert "if len(buf) >= bufsize" in slurp
