@@ -27,8 +27,7 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def cells(row: dict[str, Any]) -> list[str]:
-    gaps = row.get("unserved") or {}
-    longest = max(gaps.values(), default=None)
+    longest = longest_gap(row)
     recovery = row.get("recovery_seconds")
     return [row["scenario"], str(row["commands"]), str(row["events"]),
             str(row["duplicates_skipped"]), str(row["dead_letters"]), str(row["mismatches"]),
@@ -43,16 +42,28 @@ def markdown(header: list[str], lines: list[list[str]]) -> str:
     return "\n".join("| " + " | ".join(line) + " |" for line in rows)
 
 
+def longest_gap(row: dict[str, Any]) -> float | None:
+    gaps = (row.get("unserved") or {}).values()
+    return max(gaps, default=None)
+
+
+MEASURES = {"worst recovery": lambda row: row.get("recovery_seconds"),
+            "longest view gap": longest_gap}
+
+
 def spread(runs: list[dict[str, Any]]) -> list[list[str]]:
-    """Per scenario run more than once: runs, min, median, max of the worst recovery."""
-    by_name: dict[str, list[float]] = {}
+    """Per scenario run more than once, per measure: runs, min, median, max, each run."""
+    found: dict[tuple[str, str], list[float]] = {}
     for run in runs:
         for row in run["scenarios"]:
-            if row.get("recovery_seconds") is not None:
-                by_name.setdefault(row["scenario"], []).append(row["recovery_seconds"])
-    return [[name, str(len(times)), str(min(times)), str(statistics.median(times)),
-             str(max(times)), ", ".join(str(t) for t in times)]
-            for name, times in sorted(by_name.items()) if len(times) > 1]
+            for measure, of in MEASURES.items():
+                value = of(row)
+                if value is not None:
+                    found.setdefault((row["scenario"], measure), []).append(value)
+    return [[name, measure, str(len(times)), str(min(times)),
+             str(round(statistics.median(times), 1)), str(max(times)),
+             ", ".join(str(t) for t in times)]
+            for (name, measure), times in sorted(found.items()) if len(times) > 1]
 
 
 def page(paths: list[Path]) -> str:
@@ -79,8 +90,9 @@ def page(paths: list[Path]) -> str:
     ]
     repeated = spread(runs)
     if repeated:
-        text += ["", "## Worst recovery over repeated runs (seconds)", "",
-                 markdown(["scenario", "runs", "min", "median", "max", "each run"], repeated)]
+        text += ["", "## Over repeated runs (seconds)", "",
+                 markdown(["scenario", "measure", "runs", "min", "median", "max", "each run"],
+                          repeated)]
     failing = [row for row in last.values() if not row["passed"]]
     for row in failing:
         text += ["", f"## {row['scenario']}: problems", "", "```",

@@ -56,5 +56,6 @@ def test_the_page_is_made_from_the_results_files(tmp_path: Path) -> None:
 
     text = page([run(4.2, True), run(7.9, True), run(5.0, False)])
     assert "| kill-9 | 900 | 0 | 0 | 0 | 0 | 5.0 | 0.5 | 40 (3, 0) | 0.0 | FAIL |" in text
-    assert "| kill-9 | 3 | 4.2 | 5.0 | 7.9 | 4.2, 7.9, 5.0 |" in text
+    assert "| kill-9 | worst recovery | 3 | 4.2 | 5.0 | 7.9 | 4.2, 7.9, 5.0 |" in text
+    assert "| kill-9 | longest view gap | 3 | 0.5 | 0.5 | 0.5 | 0.5, 0.5, 0.5 |" in text
     assert "read: orders/o-1 served as fresh" in text
