@@ -17,8 +17,9 @@ from streams.partitioning import owning_partition
 
 @dataclass(frozen=True)
 class Holding:
-    """`role` is active, recovering, standby, rebalancing or none; `behind` is the changelog
-    records the copy lacks (None when unknown)."""
+    """`role` is active, recovering, standby, rebalancing, lapsed (this worker has not heard
+    from its group for longer than it may trust: it may have been replaced) or none;
+    `behind` is the changelog records the copy lacks (None when unknown)."""
 
     role: str
     behind: int | None = None
@@ -35,9 +36,11 @@ class Holding:
 
 def holding_of(tp: TP, actives: Set[TP], standbys: Set[TP], rebalancing: bool,
                active_remaining: Mapping[TP, int],
-               standby_remaining: Mapping[TP, int]) -> Holding:
-    """What this worker holds of the changelog partition `tp`, from its assignment and its
-    recovery's books."""
+               standby_remaining: Mapping[TP, int], lapsed: bool = False) -> Holding:
+    """What this worker holds of the changelog partition `tp`, from its assignment, its
+    recovery's books and its group membership lease."""
+    if tp in actives and lapsed:
+        return Holding("lapsed", None)
     if tp in actives:
         remaining = active_remaining.get(tp, 0)
         if remaining > 0:
@@ -55,4 +58,5 @@ def holding(table: TableT, key: str) -> Holding:
     recovery = app.tables.recovery
     return holding_of(tp, app.assignor.assigned_actives(), app.assignor.assigned_standbys(),
                       bool(app.rebalancing or app.in_recovery),
-                      recovery.active_remaining(), recovery.standby_remaining())
+                      recovery.active_remaining(), recovery.standby_remaining(),
+                      app.consumer.membership.lapsed())

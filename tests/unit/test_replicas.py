@@ -35,3 +35,8 @@ def test_during_a_rebalance_even_the_active_copy_is_stale() -> None:
 def test_a_partition_held_in_no_way_is_not_served_here() -> None:
     held = holding_of(TP0, {TP("other", 0)}, {TP("other", 1)}, False, {}, {})
     assert held == Holding("none") and not held.local
+
+
+def test_an_active_copy_of_a_worker_whose_membership_lapsed_is_stale() -> None:
+    held = holding_of(TP0, {TP0}, set(), False, {TP0: 0}, {}, lapsed=True)
+    assert held == Holding("lapsed", None) and not held.fresh and held.local
