@@ -7,6 +7,7 @@ scenario ran more than once, a second table gives the spread of its worst recove
 
 import argparse
 import statistics
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,11 @@ def page(paths: list[Path]) -> str:
                           repeated)]
     failing = [row for row in last.values() if not row["passed"]]
     for row in failing:
-        text += ["", f"## {row['scenario']}: problems", "", "```",
+        kinds = Counter(problem.split(":")[0] for problem in row["problems"])
+        text += ["", f"## {row['scenario']}: problems", "",
+                 f"{len(row['problems'])} problems by kind: "
+                 + ", ".join(f"{kind} {count}" for kind, count in kinds.most_common())
+                 + " (write-backs and reads are cut at 20 each); the first ten:", "", "```",
                  *[problem.splitlines()[0][:300] for problem in row["problems"][:10]], "```"]
     return "\n".join(text) + "\n"
 
