@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 PORT ?= 6066
 
-.PHONY: run worker test unit lint faults kafka stop status clean bench
+.PHONY: run worker test unit lint faults faults-report kafka stop status clean bench
 STRICT := domain tables \
 	streams/commands.py streams/events.py streams/envelopes.py streams/partitioning.py
 
@@ -39,8 +39,12 @@ worker: .venv/.installed
 test: .venv/.installed
 	$(PY) -m pytest
 
+# Every fault scenario (about 25 minutes), then docs/faults.md from the results file it wrote.
 faults: .venv/.installed
-	$(PY) -m tests.faults
+	$(PY) -m tests.faults; status=$$?; $(PY) -m tests.faults.report; exit $$status
+
+faults-report: .venv/.installed
+	$(PY) -m tests.faults.report
 
 lint: .venv/.installed
 	$(PY) -m ruff check .

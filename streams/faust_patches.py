@@ -32,6 +32,9 @@ awaited directly inside a cancel scope; suspending the flow (a rebalance) expire
 scope at once, which interrupts a delivery blocked on a full stream buffer just as the race
 did. About 15 % cheaper per event; the whole fault suite passes with it.
 
+Leaving. A static group member (streams/settings.py `instance_id`) does not leave its group
+when it stops in aiokafka; here it does on a clean stop, so a scale-down rebalances at once.
+
 Tables. Inside a batch from `take_events` Faust sets no current event, and a table write
 needs one to pick its partition (faust-streaming issue #497): `as_current` names it. A
 changelog created moments ago can show 0 partitions, which Faust took for a mismatch.
@@ -43,7 +46,15 @@ iteration walks every active partition, always from the first key.
 import asyncio
 import logging
 import weakref
-from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from typing import Any, ClassVar
 from weakref import WeakSet
 
@@ -78,13 +89,15 @@ class SuspensionWait:
 
 
 class ConsumerThread(aiokafka.AIOKafkaConsumerThread):
-    """Renews the membership lease whenever the group coordinator answers a heartbeat."""
+    """Renews the membership lease whenever the group coordinator answers a heartbeat, and
+    leaves the group on a clean stop even as a static member."""
 
     async def on_start(self) -> None:
         await super().on_start()
         coordinator = self._consumer._coordinator
         heartbeat = coordinator._do_heartbeat
         membership = self.consumer.membership
+        coordinator._maybe_leave_group = leaving_on_close(coordinator)
 
         async def answered() -> bool:
             still_member = await heartbeat()
@@ -93,6 +106,29 @@ class ConsumerThread(aiokafka.AIOKafkaConsumerThread):
             return bool(still_member)
 
         coordinator._do_heartbeat = answered
+
+
+def leaving_on_close(coordinator: Any) -> Callable[[], Awaitable[None]]:
+    """aiokafka's leave-group step, made to leave on close also for a static member.
+
+    With a group.instance.id, aiokafka never sends LeaveGroup, so the group waits the whole
+    session timeout before handing a stopped worker's partitions to the others: right for a
+    crash (a restarted worker takes its partitions back without a rebalance), wrong for a
+    clean stop or a scale-down. LeaveGroup v1 names the member id only, which the coordinator
+    removes like any member; only when closing, so other leave paths keep static rules."""
+    leave = coordinator._maybe_leave_group
+
+    async def maybe_leave() -> None:
+        if not coordinator._closing.done() or coordinator._group_instance_id is None:
+            await leave()
+            return
+        instance, coordinator._group_instance_id = coordinator._group_instance_id, None
+        try:
+            await leave()
+        finally:
+            coordinator._group_instance_id = instance
+
+    return maybe_leave
 
 
 class Consumer(aiokafka.Consumer):
@@ -227,8 +263,13 @@ class Transport(aiokafka.Transport):
 
 
 class Table(faust.Table):
-    """Faust's table, which waits for a changelog topic it has just created to show its
-    partitions instead of failing every write.
+    """Faust's table, which keeps its standby copies current, and waits for a changelog
+    topic it has just created to show its partitions instead of failing every write.
+
+    Faust buffers a standby's changelog records and writes them only 1,000 at a time (its
+    recovery buffer size), or when an active recovery ends: a standby of a table written
+    less often trailed its active by up to 1,000 rows, and was missing new keys, so reads
+    served from it answered 404 or an old row. Here each standby record is written at once.
 
     Faust checks once per table that the changelog has as many partitions as the stream
     writing to it. A changelog created moments ago can still show 0 partitions in the
@@ -236,6 +277,10 @@ class Table(faust.Table):
     saga step of a worker was dead-lettered that way). A count of 0 is not a mismatch: the
     check is left for a later write, when the metadata has caught up.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("standby_buffer_size", 1)
+        super().__init__(*args, **kwargs)
 
     def _verify_source_topic_partitions(self, source_topic: str) -> None:
         if self.app.consumer.topic_partitions(self.changelog_topic_name) == 0:

@@ -1,6 +1,7 @@
 """Configuration from environment variables, with defaults that run on a laptop."""
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,19 @@ SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"SHOPSTREAM_{name}", default)
+
+
+def instance_id(given: str, advertised_url: str, static: str) -> str | None:
+    """The worker's static group membership id (Kafka's group.instance.id), or None for a
+    dynamic member.
+
+    A static member that restarts within the session timeout takes back its partitions
+    without a rebalance. By default the id is the advertised URL in Kafka's legal characters:
+    unique per worker, and the same after a restart."""
+    if static.lower() in ("0", "false", "no", "off"):
+        return None
+    chosen = given or re.sub(r"[^a-zA-Z0-9._-]+", "-", advertised_url.split("://")[-1])
+    return chosen.strip("-")[:249]
 
 
 @dataclass(frozen=True)
@@ -39,6 +53,10 @@ class Settings:
     kafka_sasl_mechanism: str
     kafka_username: str
     kafka_password: str
+    session_timeout: float
+    heartbeat_interval: float
+    rebalance_timeout: float
+    instance_id: str | None
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -52,6 +70,7 @@ class Settings:
                              f"{', '.join(SASL_MECHANISMS)}, not {mechanism!r}")
         web_host = _env("WEB_HOST", "127.0.0.1")
         web_port = int(_env("WEB_PORT", "6066"))
+        advertised_url = _env("ADVERTISED_URL", f"http://{web_host}:{web_port}")
         return cls(
             broker=_env("BROKER", "kafka://127.0.0.1:9092"),
             store=_env("STORE", "rocksdb-shared://"),
@@ -60,9 +79,9 @@ class Settings:
             replication=int(_env("REPLICATION", "1")),
             web_host=web_host,
             web_port=web_port,
-            advertised_url=_env("ADVERTISED_URL", f"http://{web_host}:{web_port}"),
+            advertised_url=advertised_url,
             data_dir=Path(_env("DATA_DIR", f".shopstream-data/worker-{web_port}")),
-            standby_replicas=int(_env("STANDBY_REPLICAS", "0")),
+            standby_replicas=int(_env("STANDBY_REPLICAS", "1")),
             command_wait=float(_env("COMMAND_WAIT", "5")),
             read_wait=float(_env("READ_WAIT", "5")),
             batch_size=int(_env("BATCH_SIZE", "1000")),
@@ -79,6 +98,11 @@ class Settings:
             kafka_sasl_mechanism=mechanism,
             kafka_username=_env("KAFKA_USERNAME", ""),
             kafka_password=_env("KAFKA_PASSWORD", ""),
+            session_timeout=float(_env("SESSION_TIMEOUT", "20")),
+            heartbeat_interval=float(_env("HEARTBEAT_INTERVAL", "1")),
+            rebalance_timeout=float(_env("REBALANCE_TIMEOUT", "60")),
+            instance_id=instance_id(_env("INSTANCE_ID", ""), advertised_url,
+                                    _env("STATIC_MEMBERSHIP", "true")),
         )
 
     @property

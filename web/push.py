@@ -42,6 +42,8 @@ class RowEvents(View):
             key, owner = locate(request, view)
         except Unroutable as exc:
             return self.error(exc.status, str(exc), **exc.extra)
+        if owner is None:
+            return self.error(503, "partitions are being assigned; retry shortly")
         if not is_self(owner):
             location = f"{owner.rstrip('/')}{request.rel_url}"
             return self.json({"location": location}, status=307, headers={"Location": location})

@@ -12,7 +12,8 @@ from tables.registry import VIEWS
 from tables.storage import VIEW_TABLES
 from web.inputs import BadInput, path_key
 
-FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=60)
+FORWARD_TIMEOUT = 60.0
+CONNECT_TIMEOUT = 2.0
 
 
 def owner_url(table: TableT, key: str) -> str | None:
@@ -33,11 +34,13 @@ def is_self(url: str) -> bool:
     return url.rstrip("/") == str(app.conf.canonical_url).rstrip("/")
 
 
-async def forward(web: Web, url: str, path_qs: str) -> Response:
-    """GET `path_qs` from the worker at `url` and answer with what it answered."""
+async def forward(web: Web, url: str, path_qs: str, timeout: float = FORWARD_TIMEOUT) -> Response:
+    """GET `path_qs` from the worker at `url` and answer with what it answered; 503 if it
+    does not answer within `timeout` seconds."""
     target = f"{url.rstrip('/')}{path_qs}"
+    limits = aiohttp.ClientTimeout(total=timeout, sock_connect=CONNECT_TIMEOUT)
     try:
-        async with app.http_client.get(target, timeout=FORWARD_TIMEOUT) as response:
+        async with app.http_client.get(target, timeout=limits) as response:
             return web.bytes(await response.read(), content_type=response.content_type,
                              status=response.status)
     except (aiohttp.ClientError, TimeoutError) as exc:
@@ -54,15 +57,13 @@ class Unroutable(Exception):
         self.extra = extra
 
 
-def locate(request: Request, view: str) -> tuple[str, str]:
-    """The checked key of a `/views/{view}/{key}...` request and the URL of its owner."""
+def locate(request: Request, view: str) -> tuple[str, str | None]:
+    """The checked key of a `/views/{view}/{key}...` request and the URL of its owner, None
+    while partitions are being assigned."""
     if view not in VIEWS:
         raise Unroutable(404, f"no view named {view!r}", views=sorted(VIEWS))
     try:
         key = path_key(request, 3)
     except BadInput as exc:
         raise Unroutable(exc.status, str(exc)) from exc
-    owner = owner_url(VIEW_TABLES[view], key)
-    if owner is None:
-        raise Unroutable(503, "partitions are being assigned; retry shortly")
-    return key, owner
+    return key, owner_url(VIEW_TABLES[view], key)

@@ -19,9 +19,9 @@ from streams.partitioning import owning_partition
 from streams.tokens import Token
 from tables.registry import VIEWS
 from tables.results import RESULTS, wait_for_result
-from tables.storage import read_windows
+from tables.storage import VIEW_TABLES, read_windows
 from tables.view import View as ViewSpec
-from web import consistency, monitoring
+from web import consistency, monitoring, replicas
 from web.errors import field_errors
 from web.inputs import BadInput, read_body
 from web.queries import (
@@ -36,6 +36,9 @@ from web.queries import (
 from web.routing import Unroutable, forward, is_self, locate, owner_url
 
 MAX_WAIT = 30.0
+FORWARD_MARGIN = 5.0
+"""Seconds an owner has beyond the read's own wait before the row is served from a local
+copy (flagged stale): a stopped owner accepts connections but never answers."""
 MAX_VERSION = 2**53  # past any aggregate's version, and inside every JSON reader's integers
 
 
@@ -124,12 +127,19 @@ class ViewRow(View):
     async def get(self, request: Request, view: str, key: str) -> Response:
         try:
             key, owner = locate(request, view)
+            wanted, timeout = _wanted(request, VIEWS[view])
         except Unroutable as exc:
             return self.error(exc.status, str(exc), **exc.extra)
-        if not is_self(owner):
-            return await forward(self.web, owner, str(request.rel_url))
+        except BadQuery as exc:
+            return self.error(400, str(exc))
+        if owner is None or not is_self(owner):
+            answer = None if owner is None else await forward(
+                self.web, owner, str(request.rel_url), timeout + FORWARD_MARGIN)
+            if answer is not None and answer.status < 500:
+                return answer
+            if not replicas.holding(VIEW_TABLES[view], key).local:
+                return answer or self.error(503, "partitions are being assigned; retry shortly")
         try:
-            wanted, timeout = _wanted(request, VIEWS[view])
             if VIEWS[view].window:
                 return await self.windows(request, view, key, wanted, timeout)
             return await self.row(request, live_view(view), key, wanted, timeout)
@@ -187,9 +197,13 @@ def _wanted(request: Request, view: Any) -> tuple[consistency.Wanted, float]:
 
 
 def _meta(view: ViewSpec, key: str, missing: dict[str, int]) -> dict[str, Any]:
+    """Where the row comes from and how far it trails. A row is stale when it lacks what the
+    reader asked for, or comes from a copy other than the recovered active's (`copy`)."""
     partition = owning_partition(key, settings.partitions)
+    held = replicas.holding(VIEW_TABLES[view.name], key)
     meta: dict[str, Any] = {
-        "stale": bool(missing),
+        "stale": bool(missing) or not held.fresh,
+        "copy": held.role,
         "applied": {str(p): o for p, o in consistency.reached(view, partition).items()},
         "lag": consistency.lag(VIEWS[view.name], key),
         "served_by": str(app.conf.canonical_url),
@@ -197,6 +211,8 @@ def _meta(view: ViewSpec, key: str, missing: dict[str, int]) -> dict[str, Any]:
     }
     if missing:
         meta["behind"] = missing
+    if not held.fresh:
+        meta["changelog_behind"] = held.behind
     return meta
 
 

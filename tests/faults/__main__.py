@@ -1,8 +1,12 @@
-"""`python -m tests.faults [NAME ...] [--fast]`: run the fault scenarios and print the table."""
+"""`python -m tests.faults [NAME ...] [--fast]`: run the fault scenarios, write one results
+file (in --out, and a copy in tests/faults/results/) and print the table."""
 
 import argparse
 import asyncio
 import logging
+import os
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,22 +16,27 @@ import orjson
 
 from ops.progress import Reporter
 from tests.faults.harness import Row, as_json, play
+from tests.faults.report import COLUMNS, RESULTS, cells, markdown
 from tests.faults.scenarios import BY_NAME, SCENARIOS
 from tests.integration.cluster import ROOT
 
-COLUMNS = ("scenario", "commands", "events", "duplicates skipped", "dead letters",
-           "mismatches", "recovery s", "total s", "result")
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def table(rows: list[Row]) -> str:
-    lines = [[r.scenario, r.commands, r.events, r.duplicates_skipped, r.dead_letters,
-              r.mismatches, "-" if r.recovery_seconds is None else r.recovery_seconds,
-              r.seconds, "pass" if r.passed else "FAIL"] for r in rows]
-    cells = [list(COLUMNS), *[[str(c) for c in line] for line in lines]]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
-    rule = "  ".join("-" * w for w in widths)
-    text = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
-    return "\n".join([text[0], rule, *text[1:]])
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                          check=False).stdout.strip()
+
+
+def describe_run() -> dict[str, Any]:
+    """Where and when the results were measured: the machine's load matters to the timings."""
+    commit = git("rev-parse", "--short", "HEAD")
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return {"started": now(), "finished": None, "commit": commit + ("+changes" if dirty else ""),
+            "cpus": os.cpu_count(), "load_average": [round(x, 1) for x in os.getloadavg()],
+            "scenarios": []}
 
 
 def chart(rows: list[dict[str, Any]], path: Path) -> str:
@@ -41,17 +50,20 @@ def chart(rows: list[dict[str, Any]], path: Path) -> str:
 
 async def main(names: list[str], out: Path, quiet: bool = False) -> list[Row]:
     rows = []
+    document = describe_run()
     with Reporter("fault scenarios", len(names), quiet=quiet) as bar:
         for scenario in (BY_NAME[n] for n in names):
             print(f"== {scenario.name}", flush=True)
             row = await play(scenario, out / scenario.name)
             for problem in row.problems:
                 print(f"   {problem}", flush=True)
-            print(f"   {'pass' if row.passed else 'FAIL'} in {row.seconds}s, "
-                  f"recoveries {row.recoveries}", flush=True)
+            print(f"   {'pass' if row.passed else 'FAIL'} in {row.seconds}s, worst recovery "
+                  f"{row.recovery_seconds}s, recoveries {row.recoveries}, view gaps "
+                  f"{row.unserved}", flush=True)
             rows.append(row)
-            (out / "results.json").write_bytes(orjson.dumps([as_json(r) for r in rows],
-                                                            option=orjson.OPT_INDENT_2))
+            document["scenarios"].append(as_json(row))
+            document["finished"] = now()
+            (out / "results.json").write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
             bar.advance()
     return rows
 
@@ -71,7 +83,12 @@ if __name__ == "__main__":
     chosen = args.names or [s.name for s in SCENARIOS if s.fast or not args.fast]
     args.out.mkdir(parents=True, exist_ok=True)
     done = asyncio.run(main(chosen, args.out, args.quiet))
-    print(table(done))
-    print(f"results: {args.out / 'results.json'}")
+    print(markdown(list(COLUMNS), [cells(as_json(row)) for row in done]))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    which = "-".join(chosen) if args.names else "fast" if args.fast else "all"
+    copy = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}-{which}.json"
+    shutil.copyfile(args.out / "results.json", copy)
+    print(f"results: {args.out / 'results.json'} (copy: {copy.relative_to(ROOT)}); "
+          f"the table: python -m tests.faults.report {copy.relative_to(ROOT)}")
     print(chart([as_json(r) for r in done], args.out / "recoveries.png"))
     sys.exit(0 if all(r.passed for r in done) else 1)

@@ -16,7 +16,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from ops.verify import read_topic
+from tests.faults.changelogs import changelog_write_backs
 from tests.faults.load import Load, probe_payload, probe_skus
+from tests.faults.reads import Reads
 from tests.integration.cluster import (
     ROOT,
     Kafka,
@@ -52,6 +54,9 @@ class Scenario:
     seed: int = 20261123
     poison: int = 0
     """How many poison records the fault injects: the dead letters expected."""
+    always_answers: bool = False
+    """Every read must be answered (fresh or flagged stale): a read that every worker answered
+    with a 5xx fails the scenario."""
 
 
 @dataclass
@@ -70,7 +75,21 @@ class Row:
     dead_letters: int = 0
     mismatches: int = 0
     recovery_seconds: float | None = None
+    """The worst recovery: the longest a commands partition or a view partition went unserved."""
     recoveries: dict[str, float | None] = field(default_factory=dict)
+    """Per fault, until a probe command in every commands partition had its result."""
+    faults_at: dict[str, float] = field(default_factory=dict)
+    """Per fault, when it happened: seconds since the run began."""
+    unserved: dict[str, float] = field(default_factory=dict)
+    """Per view and partition, the longest a client's reads of it went unanswered."""
+    reads: int = 0
+    stale_reads: int = 0
+    answers_5xx: int = 0
+    reads_5xx: int = 0
+    unanswered: dict[str, int] = field(default_factory=dict)
+    """Tracked view reads that were not a 200, by status (599: no worker answered)."""
+    gaps: list[dict[str, Any]] = field(default_factory=list)
+    """Each time a view partition went unserved (see tests/faults/reads.py)."""
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 
@@ -90,6 +109,7 @@ class Run:
         self.recoveries: list[Recovery] = []
         self._watchers: list[asyncio.Task[None]] = []
         self._started = 0
+        self.began = time.monotonic()
 
     async def __aenter__(self) -> "Run":
         try:
@@ -167,14 +187,26 @@ class Run:
             await until(all_ready, SETTLE_SECONDS)
         recovery.seconds = round(time.monotonic() - recovery.started, 1)
 
+    def read_candidates(self) -> dict[str, list[str]]:
+        """Keys with rows (or soon) in each view, for the readers to track."""
+        skus, orders = self.load.skus, list(self.load.orders)
+        return {"products": skus, "sales": skus, "orders": orders,
+                "customer-orders": [f"cust-{n}" for n in range(1, 41)]}
+
     async def play(self) -> Row:
         began = time.monotonic()
         await self.load.open_shop()
         load = asyncio.create_task(self.load.run(self.scenario.commands, self.scenario.rate))
-        await self.scenario.fault(self)
-        await load
-        row = Row(self.scenario.name)
-        row.problems += await self.settle()
+        self.began = began
+        async with Reads(lambda: self.workers, PARTITIONS, self.read_candidates,
+                         began) as reads:
+            await self.scenario.fault(self)
+            await load
+            row = Row(self.scenario.name)
+            row.problems += await self.settle()
+        row = self.read_findings(row, reads)
+        row.problems += [f"changelog write-back: {p}" for p in (
+            await changelog_write_backs(self.kafka.bootstrap, self.prefix))[:20]]
         row.mismatches, row.events, verify_problems = await self.verify()
         row.problems += verify_problems
         row.problems += self.check_results()
@@ -189,8 +221,20 @@ class Run:
             row.problems.append(f"{row.dead_letters} dead letters, {self.scenario.poison} "
                                 f"poison records injected; by cause: {dict(causes)}")
         row.recoveries = {r.label: r.seconds for r in self.recoveries}
-        row.recovery_seconds = self.recoveries[-1].seconds if self.recoveries else None
+        row.faults_at = {r.label: round(r.started - began, 1) for r in self.recoveries}
+        row.recovery_seconds = worst(row)
         row.seconds = round(time.monotonic() - began, 1)
+        return row
+
+    def read_findings(self, row: Row, reads: Reads) -> Row:
+        found = reads.findings
+        row.unserved = reads.unserved()
+        row.reads, row.stale_reads = found.reads, found.stale_reads
+        row.answers_5xx, row.reads_5xx = found.answers_5xx, found.reads_5xx
+        row.unanswered, row.gaps = dict(found.unanswered), found.gaps
+        row.problems += [f"read: {r}" for r in found.regressions[:20]]
+        if found.reads_5xx and self.scenario.always_answers:
+            row.problems.append(f"read: {found.reads_5xx} reads answered 5xx by every worker")
         return row
 
     async def settle(self) -> list[str]:
@@ -314,6 +358,12 @@ async def play(scenario: Scenario, root: Path) -> Row:
         row = Row(scenario.name, seconds=round(time.monotonic() - began, 1))
         row.problems.append(f"{type(exc).__name__}: {exc}")
         return row
+
+
+def worst(row: Row) -> float | None:
+    """The longest any partition went unserved: a fault's probe recovery or a view gap."""
+    times = [t for t in [*row.recoveries.values(), *row.unserved.values()] if t is not None]
+    return max(times) if times else None
 
 
 def as_json(row: Row) -> dict[str, Any]:

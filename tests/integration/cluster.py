@@ -107,6 +107,7 @@ class Worker:
     """More SHOPSTREAM_* variables for this worker, by name without the prefix."""
     module: str = "streams"
     """What `python -m` runs: the service, or a test's variant of it."""
+    paused: bool = False
 
     @property
     def url(self) -> str:
@@ -159,10 +160,12 @@ class Worker:
         """SIGSTOP: the process holds its partitions but neither heartbeats nor answers."""
         assert self.process is not None
         self.process.send_signal(signal.SIGSTOP)
+        self.paused = True
 
     def resume(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGCONT)
+        self.paused = False
 
     def wipe(self) -> None:
         """Delete the worker's local state (RocksDB); only while it is not running."""
