@@ -51,34 +51,22 @@ class Batch:
     states: dict[tuple[Aggregate, str], tuple[Any, EventT]] = field(default_factory=dict)
 
 
-# The two agents share the aggregates' state: one batch at a time, or one could load a
-# state the other is about to replace.
-WRITING = asyncio.Lock()
+INTERNAL_TOPIC = topics.internal_commands.get_topic_name()
 
 
-@app.agent(topics.commands, concurrency=1)
+@app.agent(topics.all_commands, concurrency=1)
 async def handle_commands(stream: StreamT[bytes]) -> None:
-    """Clients' commands: an internal command type here is rejected, naming the rule."""
+    """Clients' commands and the saga's, from their two topics; an internal command type
+    that comes on the clients' topic is rejected, naming the rule."""
     async for records in stream.take_events(settings.batch_size, settings.batch_within):
-        async with WRITING:
-            await handle_batch_or_park("command batch", records,
-                                       partial(handle_batch, records, internal=False))
+        await handle_batch_or_park("command batch", records, partial(handle_batch, records))
 
 
-@app.agent(topics.internal_commands, concurrency=1)
-async def handle_internal_commands(stream: StreamT[bytes]) -> None:
-    """The saga's commands, on a topic only the saga writes."""
-    async for records in stream.take_events(settings.batch_size, settings.batch_within):
-        async with WRITING:
-            await handle_batch_or_park("internal command batch", records,
-                                       partial(handle_batch, records, internal=True))
-
-
-async def handle_batch(records: list[EventT], internal: bool = False) -> None:
+async def handle_batch(records: list[EventT]) -> None:
     batch = Batch()
     for record in records:
         try:
-            await handle_command(record, batch, internal)
+            await handle_command(record, batch)
         except Exception as exc:  # a bug must park the command, not stop the agent
             log.exception("command handling failed")
             await park(record, f"handling failed: {type(exc).__name__}: {exc}")
@@ -95,8 +83,9 @@ async def handle_batch(records: list[EventT], internal: bool = False) -> None:
         await send_result(command, result)
 
 
-async def handle_command(record: EventT, batch: Batch, internal: bool = False) -> None:
+async def handle_command(record: EventT, batch: Batch) -> None:
     """Parse, dedupe, load the state, decide and send the events of one command."""
+    internal = record.message.topic == INTERNAL_TOPIC
     try:
         command = parse_command(record.value)
     except ValidationError as exc:

@@ -27,6 +27,13 @@ def repartition(name: str) -> TopicT:
 
 commands = _topic("commands")
 internal_commands = _topic("internal-commands")  # written by the saga only
+# Both command topics, read by the command handler as one stream: one batch decides them in
+# order against the same aggregates' state.
+all_commands = app.topic(
+    commands.get_topic_name(), internal_commands.get_topic_name(),
+    key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+    partitions=settings.partitions, internal=True,
+)
 events = _topic("events", **{"retention.ms": "-1", "cleanup.policy": "delete"})
 command_results = _topic("command-results")
 dead_letters = _topic("dead-letters", **{"retention.ms": "-1"})

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from agents import command_handler
-from agents.command_handler import handle_commands, handle_internal_commands
+from agents.command_handler import handle_commands
 from streams import topics
 from streams.app import settings
 from streams.partitioning import owning_partition
@@ -92,7 +92,9 @@ async def test_a_client_cannot_issue_an_internal_command_nor_spend_the_sagas_com
     async with handle_commands.test_context() as public:
         for body in (register, reserve):
             await public.put(orjson.dumps(body), key=sku.encode(), partition=partition)
-    async with handle_internal_commands.test_context() as internal:
+    # a test context's records come from the topic "<internal>": let that be the saga's
+    monkeypatch.setattr(command_handler, "INTERNAL_TOPIC", "<internal>")
+    async with handle_commands.test_context() as internal:
         await internal.put(orjson.dumps(reserve), key=sku.encode(), partition=partition)
         await asyncio.wait_for(arrived.wait(), 10)
     registered, refused, reserved = results
