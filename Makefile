@@ -30,6 +30,7 @@ run: kafka worker
 
 worker: .venv/.installed
 	@echo "Shopstream worker on http://127.0.0.1:$(PORT)  (Ctrl-C stops it; 'make stop' stops Kafka)"
+	@echo "  the dashboard:  http://127.0.0.1:$(PORT)/dashboard"
 	@echo "  POST http://127.0.0.1:$(PORT)/commands"
 	@echo "  GET  http://127.0.0.1:$(PORT)/views/{orders,products,customer-orders,sales}/{key}"
 	@echo "  GET  http://127.0.0.1:$(PORT)/health  /ready"
