@@ -5,14 +5,25 @@ Faust tables; `VERSIONS` every version a view's module declares, the others buil
 (see `agents.view_builder`).
 """
 
+from types import ModuleType
+
 from tables import customer_orders, orders, products, sales
 from tables.view import View
 
-VIEWS: dict[str, View] = {
-    view.name: view for view in (orders.VIEW, products.VIEW, customer_orders.VIEW, sales.VIEW)
-}
-VERSIONS: dict[str, dict[int, View]] = {name: {view.version: view} for name, view in VIEWS.items()}
-VERSIONS["orders"] |= {view.version: view for view in orders.VERSIONS}
+VIEWS: dict[str, View] = {}
+VERSIONS: dict[str, dict[int, View]] = {}
+
+
+def register(module: ModuleType) -> None:
+    """Serve the view a module declares: its `VIEW` (resident) and, if it has them, its
+    `VERSIONS`."""
+    view: View = module.VIEW
+    VIEWS[view.name] = view
+    VERSIONS[view.name] = {v.version: v for v in getattr(module, "VERSIONS", (view,))}
+
+
+for _module in (orders, products, customer_orders, sales):
+    register(_module)
 
 
 def is_resident(view: View) -> bool:

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from ops.verify import differences, read_log
-from tables.registry import VIEWS
+from tables.registry import VERSIONS, VIEWS
 from tests.integration.cluster import Kafka, Worker, get_json, wait_until_all_ready
 from tests.integration.extra_view.order_lines import VIEW, project
 
@@ -60,6 +60,7 @@ async def test_a_view_added_in_one_module_is_served_verified_and_documented(
     assert "OrderLines" in document["components"]["schemas"]
 
     monkeypatch.setitem(VIEWS, VIEW.name, VIEW)
+    monkeypatch.setitem(VERSIONS, VIEW.name, {VIEW.version: VIEW})
     events, unreadable = await read_log(kafka.bootstrap, f"{worker.prefix}.events")
     assert unreadable == 0 and any(event.aggregate_id == "order-x1" for event in events)
     # The saga rejects the order (its skus are not registered); wait until the views say so.
@@ -76,5 +77,6 @@ async def test_a_view_added_in_one_module_is_served_verified_and_documented(
 
     wrong = replace(VIEW, project=lambda row, event, key="": {**project(row, event), "units": 0})
     monkeypatch.setitem(VIEWS, VIEW.name, wrong)
+    monkeypatch.setitem(VERSIONS, VIEW.name, {VIEW.version: wrong})
     found = await differences(events, [worker.url])
     assert [line for line in found if "order-lines/order-x1" in line], found
