@@ -57,7 +57,7 @@ def upcast(envelope: Raw) -> Raw:
                      f"letter")
     payload = envelope.get("payload")
     if version == current or not isinstance(payload, dict):
-        return envelope
+        return {**envelope, "schema_version": version}
     while version < current:
         payload = UPCASTERS[event_type, version](payload)
         version += 1

@@ -53,6 +53,8 @@ class Meta(Answer):
     applied: dict[str, int] = Field(description="event-log partition -> last offset folded")
     lag: Lag
     served_by: str
+    copy: Literal["active", "recovering", "standby", "rebalancing", "lapsed", "none"] = Field(
+        description="which copy of the row's partition answered: only `active` is fresh")
     view_version: int = Field(description="the version of the view that answered (see "
                                           "/admin/views)")
     behind: dict[str, int] | None = Field(None, description="what a stale answer still lacks")

@@ -59,6 +59,14 @@ def test_an_event_without_a_schema_version_is_version_1() -> None:
     assert parse_event(orjson.dumps(stored)).payload.channel == "web"  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("kind", sorted(EVENTS))
+def test_an_event_of_any_type_without_a_schema_version_reads_as_version_1(kind: str) -> None:
+    stored = golden(kind, 1)
+    del stored["schema_version"]
+    event = parse_event(orjson.dumps(stored))
+    assert (event.type, event.schema_version) == (kind, current_version(kind))
+
+
 def test_a_version_newer_than_the_code_is_refused_naming_the_version() -> None:
     stored = {**golden("OrderPlaced", 2), "schema_version": 3}
     with pytest.raises(ValidationError, match="OrderPlaced schema_version 3 is newer than "
