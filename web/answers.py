@@ -48,13 +48,16 @@ class Lag(Answer):
     seconds: float | None
 
 
+Copy = Literal["active", "recovering", "standby", "rebalancing", "lapsed", "none"]
+
+
 class Meta(Answer):
     stale: bool
     applied: dict[str, int] = Field(description="event-log partition -> last offset folded")
     lag: Lag
     served_by: str
-    copy: Literal["active", "recovering", "standby", "rebalancing", "lapsed", "none"] = Field(
-        description="which copy of the row's partition answered: only `active` is fresh")
+    served_copy: Copy = Field(alias="copy", description="which copy of the row's partition "
+                                                        "answered: only `active` is fresh")
     view_version: int = Field(description="the version of the view that answered (see "
                                           "/admin/views)")
     behind: dict[str, int] | None = Field(None, description="what a stale answer still lacks")
