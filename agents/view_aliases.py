@@ -13,9 +13,9 @@ import time
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from agents.following import follow_from_start
 from streams import topics
-from streams.app import app, settings
-from streams.kafka_clients import client_options
+from streams.app import app
 from tables.catalog import catalog
 from tables.progress import progress
 from tables.registry import VERSIONS, progress_name
@@ -56,20 +56,7 @@ async def switch_when_caught_up(value: bytes, written: float) -> None:
 
 @app.task
 async def follow_view_catalog() -> None:
-    while True:
-        consumer = AIOKafkaConsumer(topics.view_aliases.get_topic_name(), group_id=None,
-                                    **client_options(settings),
-                                    auto_offset_reset="earliest", enable_auto_commit=False)
-        try:
-            await consumer.start()
-            await _follow(consumer)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # reading again from the start gives the same catalog
-            log.exception("following the view catalog failed; starting again")
-        finally:
-            await consumer.stop()
-        await asyncio.sleep(RESTART_AFTER)
+    await follow_from_start(topics.view_aliases.get_topic_name(), _follow, RESTART_AFTER)
 
 
 async def _follow(consumer: AIOKafkaConsumer) -> None:
