@@ -6,7 +6,7 @@ import faust
 from faust import EventT, TopicT
 
 import streams.store  # noqa: F401  (registers the rocksdb-shared:// store)
-from streams import faust_patches
+from streams import faust_patches, restore
 from streams.kafka_clients import check_credentials, faust_credentials
 from streams.settings import Settings
 
@@ -67,6 +67,7 @@ app = App(
     broker_max_poll_records=2000,
     autodiscover=False,
     Table=faust_patches.Table,
+    TableManager=restore.TableManager,
     loghandlers=[],
 )
 app.project_topics = []

@@ -25,6 +25,14 @@ def instance_id(given: str, advertised_url: str, static: str) -> str | None:
     return chosen.strip("-")[:249]
 
 
+def bulk_restore_from(given: str) -> int | None:
+    """How many records a table partition must be behind its changelog to be restored in bulk
+    (streams/restore.py) rather than by Faust alone; None: never."""
+    if given.lower() in ("off", "false", "no"):
+        return None
+    return max(int(given), 1)
+
+
 @dataclass(frozen=True)
 class Settings:
     broker: str
@@ -57,6 +65,7 @@ class Settings:
     heartbeat_interval: float
     rebalance_timeout: float
     instance_id: str | None
+    bulk_restore_from: int | None
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -103,6 +112,7 @@ class Settings:
             rebalance_timeout=float(_env("REBALANCE_TIMEOUT", "60")),
             instance_id=instance_id(_env("INSTANCE_ID", ""), advertised_url,
                                     _env("STATIC_MEMBERSHIP", "true")),
+            bulk_restore_from=bulk_restore_from(_env("BULK_RESTORE_FROM", "10000")),
         )
 
     @property

@@ -11,16 +11,16 @@ Restoring from a changelog keeps, for each key, the row that has come furthest (
 stopped can still send a few older rows when it runs again, after the new owner's.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import rocksdict
 from faust.stores import STORES, rocksdb
 from faust.types import TP, EventT
 
-from streams.faust_patches import stored_value
+from streams.faust_patches import partition_database, stored_value
 from streams.settings import Settings
 
 SCHEME = "rocksdb-shared"
@@ -79,6 +79,28 @@ class Store(rocksdb.Store):
         self.replayed.add(tp)
         super().set_persisted_offset(tp, offset)
 
+    def write_restored(self, tp: TP, records: Sequence["ChangelogRecord"]) -> None:
+        """Write changelog records of one partition read in bulk, and the offset of the last
+        one, in one write batch: the rows and the offset that says they are there land together.
+        The row that came furthest is kept, as in `apply_changelog_batch`."""
+        if not records:
+            return
+        database = partition_database(self, tp.partition)
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        latest: dict[bytes, bytes | None] = {}
+        for record in records:
+            key, value = record.key, record.value
+            if value is None:
+                batch.delete(key)
+            else:
+                current = latest[key] if key in latest else database.get(key)
+                if current is not None and is_behind(value, current):
+                    continue
+                batch.put(key, value)
+            latest[key] = value
+        batch.put(self.offset_key, str(records[-1].offset).encode())
+        database.write(batch)
+        self.replayed.add(tp)
 
     def apply_changelog_batch(self, batch: Iterable[EventT], to_key: Callable[[Any], Any],
                               to_value: Callable[[Any], Any]) -> None:
@@ -102,6 +124,15 @@ class Store(rocksdb.Store):
                                             offsets.get(event.message.tp, -1))
         for tp, offset in offsets.items():
             self.set_persisted_offset(tp, offset)
+
+
+class ChangelogRecord(Protocol):
+    @property
+    def key(self) -> bytes: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def offset(self) -> int: ...
 
 
 def progress_of(value: bytes | None) -> int | None:

@@ -30,6 +30,7 @@ from agents.repartition import INPUT_TOPIC
 from streams import topics
 from streams.app import app
 from streams.faust_patches import estimated_keys
+from streams.restore import progress as restore_progress
 from tables import results
 from tables.progress import progress
 from tables.registry import VIEWS
@@ -266,7 +267,8 @@ def recovery_remaining() -> dict[str, int]:
 
 
 class Views:
-    """shopstream_view_rows_estimate and shopstream_recovery_remaining_records."""
+    """shopstream_view_rows_estimate, shopstream_recovery_remaining_records and the bulk
+    restore's shopstream_restore_* (streams/restore.py `progress`)."""
 
     def collect(self) -> Iterator[Metric]:
         rows = GaugeMetricFamily("shopstream_view_rows_estimate",
@@ -281,6 +283,14 @@ class Views:
         for kind, count in recovery_remaining().items():
             remaining.add_metric([kind], count)
         yield remaining
+        yield _gauge("shopstream_restore_remaining_records",
+                     "Changelog records the bulk restore running now has still to read",
+                     restore_progress.remaining)
+        yield _gauge("shopstream_restore_rows",
+                     "Changelog records read by this worker's latest bulk restore",
+                     restore_progress.done)
+        yield _gauge("shopstream_restore_rows_per_second",
+                     "The latest bulk restore's rate, running or finished", restore_progress.rate())
 
 
 class DeadLetters:

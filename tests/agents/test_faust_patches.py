@@ -5,15 +5,17 @@ When one fails: read the upstream change, re-check the patch that names it in
 streams/faust_patches.py (and the fault suite), then record the new fingerprint here.
 """
 
+import asyncio
 import hashlib
 import importlib
 import inspect
 from typing import Any
 
 import pytest
+from faust.tables.recovery import RebalanceAgain
 
 from streams.app import app
-from streams.faust_patches import Consumer, Transport
+from streams.faust_patches import Consumer, Recovery, Transport
 
 UPSTREAM = {
     "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread.on_start": "38b4e8bd1e10723a",
@@ -38,6 +40,17 @@ UPSTREAM = {
     "faust.stores.rocksdb.Store.apply_changelog_batch": "ea3344d369fc4ab5",
     "faust.stores.rocksdb.Store.persisted_offset": "6f2e502fb86043a1",
     "faust.stores.rocksdb.Store.set_persisted_offset": "b4c811926678346e",
+    # The bulk restore: Faust's recovery waits in `_wait` for it, revocations cancel it.
+    "faust.tables.recovery.Recovery.on_rebalance": "aa4d997a1795ceae",
+    "faust.tables.recovery.Recovery.on_partitions_revoked": "161b5e997f7cbfef",
+    "faust.tables.recovery.Recovery._wait": "ec7429b70176f8c6",
+    "faust.tables.recovery.Recovery._restart_recovery.fun": "6bd8a8558a2dffe4",
+    "faust.tables.recovery.Recovery._set_recovery_started": "bcfebf81ae13fc75",
+    "faust.tables.recovery.Recovery.on_stop": "766b9af50a72dc22",
+    "faust.tables.manager.TableManager.recovery.fget": "f0bf5de78b4c3d23",
+    "faust.tables.manager.TableManager.on_rebalance": "2d2c23a07bf54328",
+    "faust.tables.manager.TableManager.on_partitions_revoked": "382852adff42ab99",
+    "faust.app.base.App._on_partitions_assigned": "de932b7927db85b3",
 }
 """What each patch overrides, wraps or reads, and the fingerprint of its source as patched."""
 
@@ -80,3 +93,42 @@ def test_the_current_event_is_still_a_context_variable() -> None:
     from faust import streams
 
     assert type(streams._current_event).__name__ == "ContextVar"
+
+
+async def test_every_step_of_faust_recovery_waits_for_the_bulk_restore() -> None:
+    recovery = app.tables.recovery
+    assert isinstance(recovery, Recovery) and recovery.restorer is not None
+    restored = asyncio.Event()
+    recovery.restoring = asyncio.ensure_future(restored.wait())
+    step_ran = asyncio.Event()
+
+    async def step() -> None:
+        step_ran.set()
+
+    waiting = asyncio.ensure_future(recovery._wait(step()))
+    await asyncio.sleep(0.1)
+    assert not step_ran.is_set()
+    restored.set()
+    await asyncio.wait_for(waiting, 30)
+    assert step_ran.is_set()
+
+
+async def test_a_newer_rebalance_interrupts_the_wait_and_a_revocation_cancels_the_restore(
+) -> None:
+    recovery = app.tables.recovery
+    assert isinstance(recovery, Recovery)
+    recovery.restoring = asyncio.ensure_future(asyncio.Event().wait())
+    waiting = asyncio.ensure_future(recovery._wait(asyncio.sleep(0)))
+    await asyncio.sleep(0.1)
+    recovery.signal_recovery_start.set()
+    try:
+        with pytest.raises(RebalanceAgain):
+            await asyncio.wait_for(waiting, 30)
+    finally:
+        recovery.signal_recovery_start.clear()
+    restoring = recovery.restoring
+    recovery.on_partitions_revoked(set())
+    await asyncio.gather(restoring, return_exceptions=True)
+    assert restoring.cancelled()
+    await recovery.stop_restoring()
+    assert recovery.restoring is None

@@ -110,3 +110,36 @@ def test_one_partition_reads_in_key_order_from_a_key_without_faust_bookkeeping(
     assert [key for key, _ in partition_items(store, 0, b"paid\0o-1\0")] == [
         b"paid\0o-2", b"placed\0o-3"]
     assert stored_value(store, 0, b"paid\0o-2") == b""
+
+
+def records(*rows: tuple[bytes, bytes | None], first: int = 0) -> list[SimpleNamespace]:
+    return [SimpleNamespace(key=key, value=value, offset=offset)
+            for offset, (key, value) in enumerate(rows, start=first)]
+
+
+def test_a_bulk_restore_writes_rows_and_their_offset_together_keeping_the_furthest_row(
+    tmp_path: Path,
+) -> None:
+    store = StoreIn(tmp_path)
+    tp = TP("changelog", 0)
+    store.forget_progress()
+    store.write_restored(tp, records(
+        (b"order-1", b'{"status": "paid", "version": 3}'),
+        (b"order-1", b'{"status": "placed", "version": 1}'),  # sent late by a replaced worker
+        (b"gone", b"row"),
+        (b"plain", b"first"),
+    ))
+    assert store.persisted_offset(tp) == 3  # a restore from the start counts as done
+    store.write_restored(tp, records(
+        (b"order-1", b'{"status": "confirmed", "version": 2}'),  # behind the stored row
+        (b"gone", None),
+        (b"plain", b"second"),
+        (b"gone", b"back"),
+        first=10,
+    ))
+    db = store._db_for_partition(0)
+    assert orjson.loads(db[b"order-1"]) == {"status": "paid", "version": 3}
+    assert db[b"plain"] == b"second" and db[b"gone"] == b"back"
+    assert store.persisted_offset(tp) == 13
+    store.write_restored(tp, [])
+    assert store.persisted_offset(tp) == 13
