@@ -87,13 +87,14 @@ class Store(rocksdb.Store):
             return
         database = partition_database(self, tp.partition)
         batch = rocksdict.WriteBatch(raw_mode=True)
-        latest: dict[bytes, bytes | None] = {}
+        keys = [record.key for record in records]
+        latest: dict[bytes, bytes | None] = dict(zip(keys, database.get(keys), strict=True))
         for record in records:
             key, value = record.key, record.value
             if value is None:
                 batch.delete(key)
             else:
-                current = latest[key] if key in latest else database.get(key)
+                current = latest[key]
                 if current is not None and is_behind(value, current):
                     continue
                 batch.put(key, value)
