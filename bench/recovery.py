@@ -2,9 +2,12 @@
 
 One worker folds N `ProductRegistered` events, produced straight to the event log (N
 distinct skus, each at version 1, as the command handler would write them). It is then
-restarted twice: once keeping its state (the baseline: a start with nothing to restore),
-once after its data dir is removed. Each time is from the process start until `/ready`
-answers 200 and a seeded sample of rows reads back.
+restarted three times: once keeping its state (the baseline: a start with nothing to restore),
+then twice after its data dir is removed: A, Faust's own recovery alone
+(`SHOPSTREAM_BULK_RESTORE_FROM=off`), and B, the bulk restore (streams/restore.py). Each time is
+from the process start until `/ready` answers 200 and a seeded sample of rows reads back; after
+each, the worker's databases must hold exactly N rows. While B runs, /metrics is read for the
+restore's gauge and /ready must answer 503 until the restore is done.
 """
 
 import asyncio
@@ -99,17 +102,52 @@ async def measure(bootstrap: str, workdir: Path, quick: bool, rows: int | None =
 
 
 async def restart(http: aiohttp.ClientSession, worker: Worker, sample: list[str],
-                  wipe: bool) -> tuple[float, float, list[str]]:
+                  wipe: bool) -> tuple[float, float, list[str], dict[str, Any]]:
     """Stop the worker, wipe its state if asked, start it: seconds to ready, to the sample
-    read back, and the sampled rows that did not read back as registered."""
+    read back, the sampled rows that did not read back as registered, and what /metrics and
+    /ready said meanwhile."""
     worker.stop()
     if wipe:
         shutil.rmtree(worker.data_dir)
     started = time.monotonic()
     worker.start()
-    to_ready = await ready(http, worker, 1800)
+    watching = asyncio.ensure_future(watch(http, worker))
+    try:
+        to_ready = await ready(http, worker, 1800)
+    finally:
+        watching.cancel()
+    [seen] = await asyncio.gather(watching, return_exceptions=True)
     problems = await read_sample(http, worker.url, sample)
-    return to_ready, time.monotonic() - started, problems
+    return to_ready, time.monotonic() - started, problems, seen if isinstance(seen, dict) else {}
+
+
+async def watch(http: aiohttp.ClientSession, worker: Worker) -> dict[str, Any]:
+    """Until cancelled: the largest restore gauge /metrics showed, and /ready's answers while
+    it showed records remaining (all must be 503)."""
+    seen: dict[str, Any] = {"max_remaining": 0, "ready_while_restoring": []}
+    try:
+        while True:
+            try:
+                async with http.get(f"{worker.url}/metrics") as response:
+                    text = await response.text()
+                remaining = gauge(text, "shopstream_restore_remaining_records")
+                if remaining:
+                    seen["max_remaining"] = max(seen["max_remaining"], remaining)
+                    async with http.get(f"{worker.url}/ready") as response:
+                        seen["ready_while_restoring"].append(response.status)
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.25)
+    except asyncio.CancelledError:
+        seen["ready_while_restoring"] = sorted(set(seen["ready_while_restoring"]))
+        return seen
+
+
+def gauge(text: str, name: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
 
 
 async def _restore(cluster: Cluster, worker: Worker, http: aiohttp.ClientSession, total: int,
@@ -126,33 +164,56 @@ async def _restore(cluster: Cluster, worker: Worker, http: aiohttp.ClientSession
     if await wait_folded(http, cluster.urls, "products", ends, 600 + total / 200) is None:
         raise RuntimeError(f"the worker did not fold {total} events:\n{worker.log_tail()}")
     fill_seconds = time.monotonic() - filling
-    log.info("recovery: %d rows folded in %.1f s; wiping the worker's state", total, fill_seconds)
+    log.info("recovery: %d rows folded in %.1f s", total, fill_seconds)
     holding = {"rss_mb": rss_mb(worker), "peak_rss_mb": peak_rss_mb(worker)}
     sample = [sku_of(n) for n in random.Random(seed).sample(range(total), min(SAMPLE, total))]
-    _, warm, warm_problems = await restart(http, worker, sample, wipe=False)
-    to_ready, to_readable, problems = await restart(http, worker, sample, wipe=True)
-    restored = {"rss_mb": rss_mb(worker), "peak_rss_mb": peak_rss_mb(worker)}
-    log.info("recovery: restored in %.1f s, a restart keeping state took %.1f s",
-             to_readable, warm)
-    worker.stop()
-    count = stored_rows(worker.data_dir, VIEWS["products"].table_name)
+    _, warm, warm_problems, _ = await restart(http, worker, sample, wipe=False)
+    found: dict[str, Any] = {}
+    for name, bulk in (("faust", "off"), ("bulk", None)):
+        worker.settings.pop("BULK_RESTORE_FROM", None)
+        if bulk is not None:
+            worker.settings["BULK_RESTORE_FROM"] = bulk
+        log.info("recovery: wiping the worker's state, restoring with %s", name)
+        to_ready, to_readable, problems, seen = await restart(http, worker, sample, wipe=True)
+        memory = {"rss_mb": rss_mb(worker), "peak_rss_mb": peak_rss_mb(worker)}
+        worker.stop()
+        count = stored_rows(worker.data_dir, VIEWS["products"].table_name)
+        log.info("recovery: %s restored %d rows in %.1f s", name, count, to_readable)
+        found[name] = {
+            "ok": not problems and count == total,
+            "ready_seconds": round(to_ready, 2),
+            "readable_seconds": round(to_readable, 2),
+            "rows_per_s": round(total / to_readable),
+            "rows_per_s_beyond_a_restart": (round(total / (to_readable - warm))
+                                            if to_readable > warm else None),
+            "rows_restored": count,
+            "sample_problems": problems[:5],
+            "restore_gauge_max_remaining": seen.get("max_remaining"),
+            "ready_statuses_while_restoring": seen.get("ready_while_restoring"),
+            "restore_log": [line for line in worker.log_tail(5000).splitlines()
+                            if "bulk restore:" in line][-6:],
+            "worker": memory,
+        }
+    bulk = found["bulk"]
     return {
-        "ok": not problems and not warm_problems and count == total,
+        "ok": (not warm_problems and found["faust"]["ok"] and bulk["ok"]
+               and bulk["ready_statuses_while_restoring"] in ([], [503])),
         "rows": total,
         "fill_seconds": round(fill_seconds, 1),
         "restart_keeping_state_seconds": round(warm, 2),
-        "restore_ready_seconds": round(to_ready, 2),
-        "restore_readable_seconds": round(to_readable, 2),
-        "rows_per_s": round(total / to_readable),
-        "rows_per_s_beyond_a_restart": (round(total / (to_readable - warm))
-                                        if to_readable > warm else None),
-        "rows_restored": count,
+        "restore_ready_seconds": bulk["ready_seconds"],
+        "restore_readable_seconds": bulk["readable_seconds"],
+        "rows_per_s": bulk["rows_per_s"],
+        "rows_per_s_beyond_a_restart": bulk["rows_per_s_beyond_a_restart"],
+        "rows_restored": bulk["rows_restored"],
+        "faust_rows_per_s": found["faust"]["rows_per_s"],
+        "bulk_over_faust": round(bulk["rows_per_s"] / found["faust"]["rows_per_s"], 1),
+        "restores": found,
         "load_average_1m": round(os.getloadavg()[0], 2),
         "sample_checked": len(sample),
-        "sample_problems": problems[:5],
         "worker_holding_rows": holding,
-        "worker_after_restore": restored,
         "worker-1_peak_rss_mb": max((v for v in (holding["peak_rss_mb"],
-                                                restored["peak_rss_mb"]) if v is not None),
-                                    default=None),
+                                                 *(r["worker"]["peak_rss_mb"]
+                                                   for r in found.values()))
+                                     if v is not None), default=None),
     }
