@@ -116,9 +116,14 @@ async def restart(http: aiohttp.ClientSession, worker: Worker, sample: list[str]
         to_ready = await ready(http, worker, 1800)
     finally:
         watching.cancel()
-    [seen] = await asyncio.gather(watching, return_exceptions=True)
+    [watched] = await asyncio.gather(watching, return_exceptions=True)
+    seen: dict[str, Any] = watched if isinstance(watched, dict) else {}
+    async with http.get(f"{worker.url}/metrics") as response:
+        metrics = await response.text()
+    seen["restore_rows"] = gauge(metrics, "shopstream_restore_rows")
+    seen["restore_rows_per_s"] = gauge(metrics, "shopstream_restore_rows_per_second")
     problems = await read_sample(http, worker.url, sample)
-    return to_ready, time.monotonic() - started, problems, seen if isinstance(seen, dict) else {}
+    return to_ready, time.monotonic() - started, problems, seen
 
 
 async def watch(http: aiohttp.ClientSession, worker: Worker) -> dict[str, Any]:
@@ -188,6 +193,8 @@ async def _restore(cluster: Cluster, worker: Worker, http: aiohttp.ClientSession
                                             if to_readable > warm else None),
             "rows_restored": count,
             "sample_problems": problems[:5],
+            "bulk_restore_rows": seen.get("restore_rows"),
+            "bulk_restore_rows_per_s": seen.get("restore_rows_per_s"),
             "restore_gauge_max_remaining": seen.get("max_remaining"),
             "ready_statuses_while_restoring": seen.get("ready_while_restoring"),
             "restore_log": [line for line in worker.log_tail(5000).splitlines()
@@ -206,6 +213,7 @@ async def _restore(cluster: Cluster, worker: Worker, http: aiohttp.ClientSession
         "rows_per_s": bulk["rows_per_s"],
         "rows_per_s_beyond_a_restart": bulk["rows_per_s_beyond_a_restart"],
         "rows_restored": bulk["rows_restored"],
+        "bulk_restore_rows_per_s": bulk["bulk_restore_rows_per_s"],
         "faust_rows_per_s": found["faust"]["rows_per_s"],
         "bulk_over_faust": round(bulk["rows_per_s"] / found["faust"]["rows_per_s"], 1),
         "restores": found,
