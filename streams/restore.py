@@ -88,7 +88,7 @@ async def restore(stores: Mapping[TP, object], current: Callable[[], bool]) -> N
     if threshold is None or not ours:
         return
     consumer = AIOKafkaConsumer(
-        **client_options(settings), enable_auto_commit=False,
+        **client_options(settings), enable_auto_commit=False, auto_offset_reset="earliest",
         fetch_max_bytes=FETCH_BYTES, max_partition_fetch_bytes=PARTITION_FETCH_BYTES,
         fetch_max_wait_ms=FETCH_WAIT_MS)
     await consumer.start()
