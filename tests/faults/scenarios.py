@@ -136,6 +136,7 @@ async def poison(run: Run) -> None:
         await producer.stop()
 
 
+EVERY_RESTORE_IN_BULK = {"BULK_RESTORE_FROM": "1"}
 SCENARIOS = [
     Scenario("kill-9", kill_twice, always_answers=True),
     Scenario("wipe-state", wipe_state),
@@ -145,5 +146,10 @@ SCENARIOS = [
     Scenario("pause-past-session", pause, commands=1500, always_answers=True),
     Scenario("duplicates-10pc", no_fault, duplicate_rate=0.10, fast=True),
     Scenario("poison", poison, poison=len(TOPICS) * PARTITIONS * len(GARBAGE)),
+    # The bulk restore (streams/restore.py) for every partition behind at all, not only those
+    # 10,000 records behind: each rebalance, wipe and standby goes through it.
+    Scenario("wipe-state-bulk", wipe_state, settings=EVERY_RESTORE_IN_BULK),
+    Scenario("scale-1-2-3-1-bulk", scale, workers=1, commands=1500,
+             settings=EVERY_RESTORE_IN_BULK),
 ]
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}

@@ -7,6 +7,8 @@ from uuid import uuid4
 
 import aiohttp
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from faust.types import TP
 from rocksdict import AccessType, Rdict
 
 from bench.pipeline_tools import (
@@ -18,8 +20,11 @@ from bench.pipeline_tools import (
     wait_folded,
 )
 from bench.recovery import FAUST_OFFSET_KEY, gauge
+from streams.faust_patches import partition_items
+from streams.restore import progress, restore
 from tests.integration.cluster import Kafka, Worker, wait_until_all_ready
 from tests.integration.test_ready import readiness_until_ready
+from tests.unit.test_store import StoreIn
 
 pytestmark = pytest.mark.integration
 
@@ -100,3 +105,54 @@ async def test_a_wiped_worker_gets_every_row_back_through_the_bulk_restore(
             assert after[name] == rows, name
     finally:
         worker.stop()
+
+
+async def changelog_with(kafka: Kafka, rows: int) -> str:
+    topic = f"bulk-changelog-{uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 1, 1)])
+    finally:
+        await admin.close()
+    producer = await started_producer(kafka.bootstrap)
+    try:
+        for n in range(rows):
+            await producer.send(topic, b'{"version": 1}', key=f"k{n}".encode(), partition=0)
+        await producer.send_and_wait(topic, None, key=b"k0", partition=0)  # a tombstone
+    finally:
+        await producer.stop()
+    return topic
+
+
+@pytest.fixture
+def restore_settings(kafka: Kafka, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOPSTREAM_BROKER", f"kafka://{kafka.bootstrap}")
+    monkeypatch.setenv("SHOPSTREAM_BULK_RESTORE_FROM", "1")
+
+
+async def test_a_restore_whose_rebalance_is_over_writes_nothing_more(
+    kafka: Kafka, tmp_path: Path, restore_settings: None,
+) -> None:
+    topic = await changelog_with(kafka, 500)
+    store = StoreIn(tmp_path / "stale")
+    tp = TP(topic, 0)
+    answers = iter([True])  # current while planning, over once the first fetch is in
+    await restore({tp: store}, lambda: next(answers, False))
+    assert store.persisted_offset(tp) is None
+    assert list(partition_items(store, 0, b"")) == []
+
+
+async def test_a_restore_brings_a_partition_to_its_changelogs_end_and_then_has_nothing_to_do(
+    kafka: Kafka, tmp_path: Path, restore_settings: None,
+) -> None:
+    topic = await changelog_with(kafka, 500)
+    store = StoreIn(tmp_path / "current")
+    tp = TP(topic, 0)
+    await restore({tp: store}, lambda: True)
+    assert store.persisted_offset(tp) == 500
+    keys = {key for key, _ in partition_items(store, 0, b"")}
+    assert len(keys) == 499 and b"k0" not in keys
+    assert progress.done == 501 and not progress.running
+    await restore({tp: store}, lambda: True)
+    assert progress.done == 501  # no second restore began: nothing was behind
