@@ -122,6 +122,7 @@ async def restart(http: aiohttp.ClientSession, worker: Worker, sample: list[str]
         metrics = await response.text()
     seen["restore_rows"] = gauge(metrics, "shopstream_restore_rows")
     seen["restore_rows_per_s"] = gauge(metrics, "shopstream_restore_rows_per_second")
+    seen["restore_cpu_seconds"] = gauge(metrics, "shopstream_restore_cpu_seconds")
     problems = await read_sample(http, worker.url, sample)
     return to_ready, time.monotonic() - started, problems, seen
 
@@ -195,6 +196,9 @@ async def _restore(cluster: Cluster, worker: Worker, http: aiohttp.ClientSession
             "sample_problems": problems[:5],
             "bulk_restore_rows": seen.get("restore_rows"),
             "bulk_restore_rows_per_s": seen.get("restore_rows_per_s"),
+            "bulk_restore_rows_per_cpu_s": (
+                round(seen["restore_rows"] / seen["restore_cpu_seconds"])
+                if seen.get("restore_cpu_seconds") else None),
             "restore_gauge_max_remaining": seen.get("max_remaining"),
             "ready_statuses_while_restoring": seen.get("ready_while_restoring"),
             "restore_log": [line for line in worker.log_tail(5000).splitlines()
@@ -214,6 +218,7 @@ async def _restore(cluster: Cluster, worker: Worker, http: aiohttp.ClientSession
         "rows_per_s_beyond_a_restart": bulk["rows_per_s_beyond_a_restart"],
         "rows_restored": bulk["rows_restored"],
         "bulk_restore_rows_per_s": bulk["bulk_restore_rows_per_s"],
+        "bulk_restore_rows_per_cpu_s": bulk["bulk_restore_rows_per_cpu_s"],
         "faust_rows_per_s": found["faust"]["rows_per_s"],
         "bulk_over_faust": round(bulk["rows_per_s"] / found["faust"]["rows_per_s"], 1),
         "restores": found,

@@ -291,6 +291,9 @@ class Views:
                      restore_progress.done)
         yield _gauge("shopstream_restore_rows_per_second",
                      "The latest bulk restore's rate, running or finished", restore_progress.rate())
+        yield _gauge("shopstream_restore_cpu_seconds",
+                     "The worker's CPU time during its latest finished bulk restore",
+                     restore_progress.cpu_seconds)
 
 
 class DeadLetters:
