@@ -388,14 +388,24 @@ class Recovery(recovery.Recovery):
 
     async def _wait(self, coro: Any, timeout: Any = None) -> None:
         restoring = self.restoring
-        if restoring is not None and not restoring.done():
+        if restoring is not None and (not restoring.done() or restoring.cancelled()):
             try:
-                await super()._wait(asyncio.wait([restoring]))  # never raises the task's error
+                await super()._wait(self.restored(restoring))
             except BaseException:
                 if asyncio.iscoroutine(coro):
                     coro.close()  # the step interrupted before it began
                 raise
         await super()._wait(coro, timeout=timeout)
+
+    @staticmethod
+    async def restored(restoring: asyncio.Task[None]) -> None:
+        """Until the restore is done. A restore cancelled by a revocation holds Faust's
+        recovery until the next assignment's start signal interrupts it: let through, Faust's
+        recovery of the old assignment ran on in the middle of the rebalance and resumed the
+        streams on it (commands decided twice, rows written back in scale-1-2-3-1)."""
+        await asyncio.wait([restoring])  # never raises the task's own error
+        if restoring.cancelled():
+            await asyncio.Event().wait()
 
     async def stop_restoring(self) -> None:
         restoring, self.restoring = self.restoring, None

@@ -130,5 +130,21 @@ async def test_a_newer_rebalance_interrupts_the_wait_and_a_revocation_cancels_th
     recovery.on_partitions_revoked(set())
     await asyncio.gather(restoring, return_exceptions=True)
     assert restoring.cancelled()
+    step_ran = asyncio.Event()
+
+    async def step() -> None:
+        step_ran.set()
+
+    # Faust's recovery of the revoked assignment must not run on during the rebalance.
+    held = asyncio.ensure_future(recovery._wait(step()))
+    await asyncio.sleep(0.1)
+    assert not held.done() and not step_ran.is_set()
+    recovery.signal_recovery_start.set()
+    try:
+        with pytest.raises(RebalanceAgain):
+            await asyncio.wait_for(held, 30)
+    finally:
+        recovery.signal_recovery_start.clear()
+    assert not step_ran.is_set()
     await recovery.stop_restoring()
     assert recovery.restoring is None
