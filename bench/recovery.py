@@ -37,6 +37,7 @@ from tables.registry import VIEWS
 from tests.integration.cluster import Worker
 
 SAMPLE = 200
+BULK_RESTORE_FROM = 10_000  # B's threshold: the bulk restore is off by default
 FAUST_OFFSET_KEY = b"__faust\x00offset__"  # each partition database records its changelog offset
 log = logging.getLogger(__name__)
 
@@ -175,10 +176,8 @@ async def _restore(cluster: Cluster, worker: Worker, http: aiohttp.ClientSession
     sample = [sku_of(n) for n in random.Random(seed).sample(range(total), min(SAMPLE, total))]
     _, warm, warm_problems, _ = await restart(http, worker, sample, wipe=False)
     found: dict[str, Any] = {}
-    for name, bulk in (("faust", "off"), ("bulk", None)):
-        worker.settings.pop("BULK_RESTORE_FROM", None)
-        if bulk is not None:
-            worker.settings["BULK_RESTORE_FROM"] = bulk
+    for name, bulk in (("faust", "off"), ("bulk", str(BULK_RESTORE_FROM))):
+        worker.settings["BULK_RESTORE_FROM"] = bulk
         log.info("recovery: wiping the worker's state, restoring with %s", name)
         to_ready, to_readable, problems, seen = await restart(http, worker, sample, wipe=True)
         memory = {"rss_mb": rss_mb(worker), "peak_rss_mb": peak_rss_mb(worker)}
