@@ -19,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.partitioning import owning_partition
 from tests.integration.cluster import ROOT, Kafka, Worker, get_json, wait_until_all_ready
+from tests.integration.conftest import ADMIN_TOKEN
 
 pytestmark = pytest.mark.integration
 WAIT = 120.0
@@ -27,9 +28,9 @@ SLOW_CLI = 600.0  # compare waits up to 300 s for v1, which recovers slowly afte
 
 
 async def views(kafka: Kafka, prefix: str, worker: Worker, *arguments: str,
-                urls: tuple[str, ...] = ()) -> tuple[int, str]:
+                urls: tuple[str, ...] = (), module: str = "streams") -> tuple[int, str]:
     run = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "streams", "views", *arguments,
+        sys.executable, "-m", module, "views", *arguments,
         *(part for url in urls for part in ("--url", url)), "--quiet", cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "SHOPSTREAM_BROKER": f"kafka://{kafka.bootstrap}",
@@ -274,6 +275,31 @@ async def topic_names(kafka: Kafka) -> list[str]:
         return list(await admin.list_topics())
     finally:
         await admin.close()
+
+
+async def test_what_cannot_be_built_or_retired_is_refused_with_the_reason(
+    kafka: Kafka, prefix: str, workers: list[Worker], http: aiohttp.ClientSession,
+) -> None:
+    declared = "tests.integration.repartitioned_v2"
+    code, output = await views(kafka, prefix, workers[0], "rebuild", "sales", "--version", "2",
+                               module=declared)
+    assert code == 2, output
+    assert ("refused: sales-v2 cannot be built beside the resident version: sales is "
+            "windowed") in output, output
+    code, output = await views(kafka, prefix, workers[0], "switch", "customer-orders", "2",
+                               module=declared)
+    assert code == 2, output
+    assert "customer-orders is keyed other than by aggregate" in output, output
+
+    code, output = await views(kafka, prefix, workers[0], "retire", "orders", "1")
+    assert code == 2, output
+    assert "refused: orders-v1 is the resident version: its Faust tables" in output, output
+    async with http.post(f"{workers[0].url}/admin/views/orders/retire?version=1",
+                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as response:
+        body = await response.json()
+    assert response.status == 409, body
+    assert "orders-v1 is the resident version" in body["error"], body
+    assert (await local(http, workers[0]))["live_here"]["orders"] == 1  # nothing changed
 
 
 async def test_an_event_newer_than_the_code_is_dead_lettered_naming_its_version(
