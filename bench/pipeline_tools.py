@@ -5,9 +5,11 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +20,14 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from ops.verify import partitions_of
-from tests.integration.cluster import ROOT, Worker, outside_settings, wait_until_all_ready
+from tests.integration.cluster import (
+    ROOT,
+    Kafka,
+    Worker,
+    free_kafka_port,
+    outside_settings,
+    wait_until_all_ready,
+)
 
 PAGE_SIZE = 4096
 
@@ -57,6 +66,18 @@ class Cluster:
 
     def topic(self, name: str) -> str:
         return f"{self.prefix}.{name}"
+
+
+@contextmanager
+def scratch_kafka(prefix: str) -> Iterator[tuple[Kafka, Path]]:
+    """A local Kafka on a free port and a directory for workers, both gone afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
+        kafka = Kafka(directory=Path(scratch) / "kafka", port=free_kafka_port())
+        kafka.start()
+        try:
+            yield kafka, Path(scratch) / "workers"
+        finally:
+            kafka.stop()
 
 
 def start_in(worker: Worker, checkout: Path) -> None:

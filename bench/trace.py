@@ -27,7 +27,6 @@ import random
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,9 +38,9 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from bench import latency
-from bench.pipeline_tools import Cluster, command, percentiles, started_producer
+from bench.pipeline_tools import Cluster, command, percentiles, scratch_kafka, started_producer
 from tables.registry import VIEWS
-from tests.integration.cluster import ROOT, Kafka, free_kafka_port
+from tests.integration.cluster import ROOT
 
 HOPS = {
     "produced -> decided": ("produced", "decided"),
@@ -255,17 +254,11 @@ def main() -> None:
     rates = [float(rate) for rate in args.rates.split(",")]
     settings = dict(item.split("=", 1) for item in args.set)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    with tempfile.TemporaryDirectory(prefix="bench-trace-") as scratch:
-        kafka = Kafka(directory=Path(scratch) / "kafka", port=free_kafka_port())
-        kafka.start()
-        try:
-            cluster = Cluster(kafka.bootstrap, Path(scratch) / "workers", count=args.workers,
-                              partitions=args.partitions, checkout=args.checkout,
-                              settings=settings)
-            runs = asyncio.run(trace(cluster, rates, args.commands, args.products,
-                                     args.http_every, args.profile))
-        finally:
-            kafka.stop()
+    with scratch_kafka("bench-trace-") as (kafka, workdir):
+        cluster = Cluster(kafka.bootstrap, workdir, count=args.workers,
+                          partitions=args.partitions, checkout=args.checkout, settings=settings)
+        runs = asyncio.run(trace(cluster, rates, args.commands, args.products, args.http_every,
+                                 args.profile))
     found = {"started": stamp, "commit": commit_of(args.checkout),
              "checkout": str(args.checkout.resolve()), "settings": settings,
              "workers": f"{args.workers} x {args.partitions} partitions",
