@@ -109,12 +109,12 @@ async def measure(cluster: Cluster, rates: list[float], seconds: float, clients:
                                          timeout=aiohttp.ClientTimeout(total=60)) as http:
             catalog = await latency.register(cluster, producer, results, http, 200)
             chooser = random.Random(18)
-            restock = [command("Restock", sku, {"quantity": 1_000_000}) for sku in catalog.skus]
-            for body in restock:  # stock for every order to come
-                await Offered(cluster.urls, catalog.skus, chooser).post(
-                    http, time.monotonic(), body, cluster.urls[0])
+            stock = Offered(cluster.urls, catalog.skus, chooser)  # for every order to come
+            await asyncio.gather(*(stock.post(http, time.monotonic(),
+                                              command("Restock", sku, {"quantity": 1_000_000}),
+                                              cluster.urls[0]) for sku in catalog.skus))
             warmup = Offered(cluster.urls, catalog.skus, chooser)
-            await warmup.run(http, 100.0, 5.0, clients)
+            await warmup.run(http, rates[0], 5.0, clients)
             runs = []
             for rate in rates:
                 offered = Offered(cluster.urls, catalog.skus, chooser)

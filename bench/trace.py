@@ -4,7 +4,8 @@ Open loop `Restock`s at each rate; every command is followed through the topics 
 consumer, each hop read from a Kafka record's create time (stamped by the producer that sent
 it) or from when this process saw it:
 
-    produced        this process sends the command
+    produced        when this process was to send the command (its schedule: a late sender
+                    is charged to the pipeline, not hidden)
     decided         the handler sends its event (the event's create time)
     result produced the handler sends the result, after its batch's events are acknowledged
                     and the states stored (the result's create time)
@@ -133,19 +134,24 @@ async def traced_rate(cluster: Cluster, producer: AIOKafkaProducer, http: aiohtt
     tracer.traces.clear()
     skus = catalog.skus
     probes = []
-    start = time.monotonic() + 0.05
-    for index in range(count):
-        await asyncio.sleep(max(0.0, start + index / rate - time.monotonic()))
-        sku = chooser.choice(skus)
-        message = command("Restock", sku, {"quantity": 1})
-        catalog.version[sku] += 1
-        catalog.on_hand[sku] += 1
-        tracer.expect(message["command_id"], sku, catalog.version[sku], time.time())
-        await producer.send(cluster.topic("commands"), orjson.dumps(message), key=sku.encode())
-        if index % http_every == 0:
-            url = cluster.urls[index // http_every % len(cluster.urls)]
-            probes.append(asyncio.create_task(
-                http_visible(http, url, tracer.traces[message["command_id"]])))
+    start, wall = time.monotonic() + 0.05, time.time() + 0.05
+    sent = 0
+    while sent < count:
+        await asyncio.sleep(max(0.0, start + sent / rate - time.monotonic()))
+        due = min(count, int((time.monotonic() - start) * rate) + 1)
+        for index in range(sent, due):  # a late sender catches up at once, stamped on time
+            sku = chooser.choice(skus)
+            message = command("Restock", sku, {"quantity": 1})
+            catalog.version[sku] += 1
+            catalog.on_hand[sku] += 1
+            tracer.expect(message["command_id"], sku, catalog.version[sku], wall + index / rate)
+            await producer.send(cluster.topic("commands"), orjson.dumps(message),
+                                key=sku.encode())
+            if index % http_every == 0:
+                url = cluster.urls[index // http_every % len(cluster.urls)]
+                probes.append(asyncio.create_task(
+                    http_visible(http, url, tracer.traces[message["command_id"]])))
+        sent = due
     sending = time.monotonic() - start
     await latency.wait_for(lambda: tracer.unfinished() == 0, WAIT_TIMEOUT)
     await asyncio.gather(*probes)
