@@ -161,7 +161,10 @@ async def traced_rate(cluster: Cluster, producer: AIOKafkaProducer, http: aiohtt
         spans = [t.stamps[end] - t.stamps[begin] for t in traces
                  if begin in t.stamps and end in t.stamps]
         hops[name] = percentiles(spans)
+    seen = [t.stamps["changelog_seen"] for t in traces if "changelog_seen" in t.stamps]
+    carried = len(seen) / (max(seen) - wall) if seen else None  # to the last one visible
     figures = {"rate_per_s": rate, "commands": count, "sent_per_s": round(count / sending, 1),
+               "carried_per_s": round(carried, 1) if carried else None,
                "unfinished": tracer.unfinished(), "http_probes": len(probes),
                "load_average_1m": round(os.getloadavg()[0], 2), "hops_ms": hops}
     log.info("rate %s: %s", rate, json.dumps(figures))
