@@ -154,13 +154,14 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    commit = commit_of(args.checkout)  # what the workers start from, before anyone commits
     with scratch_kafka("bench-http-") as (kafka, workdir):
         cluster = Cluster(kafka.bootstrap, workdir, count=args.workers,
                           partitions=args.partitions, checkout=args.checkout)
         found = asyncio.run(measure(cluster, [float(r) for r in args.rates.split(",")],
                                     args.seconds, args.clients, args.soak_rate,
                                     args.soak_minutes))
-    found = {"started": stamp, "commit": commit_of(args.checkout),
+    found = {"started": stamp, "commit": commit,
              "checkout": str(args.checkout.resolve()),
              "workers": f"{args.workers} x {args.partitions} partitions",
              "cores": os.cpu_count(), **found}

@@ -263,12 +263,13 @@ def main() -> None:
     rates = [float(rate) for rate in args.rates.split(",")]
     settings = dict(item.split("=", 1) for item in args.set)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    commit = commit_of(args.checkout)  # what the workers start from, before anyone commits
     with scratch_kafka("bench-trace-") as (kafka, workdir):
         cluster = Cluster(kafka.bootstrap, workdir, count=args.workers,
                           partitions=args.partitions, checkout=args.checkout, settings=settings)
         runs = asyncio.run(trace(cluster, rates, args.commands, args.products, args.http_every,
                                  args.profile))
-    found = {"started": stamp, "commit": commit_of(args.checkout),
+    found = {"started": stamp, "commit": commit,
              "checkout": str(args.checkout.resolve()), "settings": settings,
              "workers": f"{args.workers} x {args.partitions} partitions",
              "cores": os.cpu_count(), "runs": runs}
