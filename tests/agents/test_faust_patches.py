@@ -38,6 +38,13 @@ UPSTREAM = {
     "faust.stores.rocksdb.Store.apply_changelog_batch": "ea3344d369fc4ab5",
     "faust.stores.rocksdb.Store.persisted_offset": "6f2e502fb86043a1",
     "faust.stores.rocksdb.Store.set_persisted_offset": "b4c811926678346e",
+    "faust.transport.drivers.aiokafka.Producer._new_producer": "e72355c3430ed02f",
+    "faust.transport.drivers.aiokafka.Producer.send": "0b5bd08f52e5e2a9",
+    "faust.topics.Topic._on_published": "7cfe9ebd65964b0a",
+    "aiokafka.producer.message_accumulator.MessageAccumulator.drain_by_nodes":
+        "fc995afbfc5718e2",
+    "aiokafka.producer.message_accumulator.MessageBatch.failure": "719b2122c318e955",
+    "aiokafka.producer.message_accumulator.MessageBatch.drain_ready": "9a6a2b6c56f8280d",
 }
 """What each patch overrides, wraps or reads, and the fingerprint of its source as patched."""
 
