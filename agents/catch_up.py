@@ -77,7 +77,9 @@ class CatchUp:
             applied = self.applied.setdefault(str(event.command_id),
                                               Applied(event.aggregate_id, event.version))
             applied.version = max(applied.version, event.version)
-            applied.positions.append(Position(partition=partition, offset=offset))
+            position = Position(partition=partition, offset=offset)
+            if position not in applied.positions:  # the log is read again for each topic
+                applied.positions.append(position)
             as_current(anchor)
             folded += fold(event)
         log.info("partition %s: read %s events of the log since %.0f, folded %s into the "
