@@ -148,6 +148,7 @@ class Consumer(aiokafka.Consumer):
         self.suspend_flow = Suspension()
         self.deliveries: set[asyncio.Timeout] = set()
         self.assignments = 0  # how many assignments this consumer has had
+        self.ends_at_assignment: dict[TP, int] | None = None  # None until known
 
     @faust.Service.task
     async def _stop_watch(self) -> None:
@@ -179,6 +180,7 @@ class Consumer(aiokafka.Consumer):
                     forget()
         self.membership.assigned()
         self.assignments += 1
+        self.ends_at_assignment = None
         for books in (self._acked, self._acked_index, self._gap, self._read_offset,
                       self._committed_offset, self.expected, self.reread):
             books.clear()
@@ -193,6 +195,23 @@ class Consumer(aiokafka.Consumer):
         self.reread.clear()
         self.expected = {tp: offset for tp, offset in self._read_offset.items()
                          if offset is not None and not self._is_changelog_tp(tp)}
+        await self.remember_ends()
+
+    def committed_offset(self, tp: TP) -> int | None:
+        """The offset committed for `tp` (the next to read), as this consumer last knew it."""
+        offset: int | None = self._committed_offset.get(tp)
+        return offset
+
+    async def remember_ends(self) -> None:
+        """Where each source partition ended as this assignment began: what the previous
+        owner may already have shown readers, so a view is fresh here once it has folded
+        that far (`web.replicas`)."""
+        sources = [tp for tp in self.assignment() if not self._is_changelog_tp(tp)]
+        try:
+            self.ends_at_assignment = dict(await self.highwaters(*sources))
+        except Exception as exc:  # the broker went away meanwhile: no bound, not none fresh
+            log.warning("could not read where the assigned partitions end: %r", exc)
+            self.ends_at_assignment = {}
 
     async def _getmany(self, active_partitions: set[TP] | None,
                        timeout: float) -> Mapping[TP, list[Any]]:
