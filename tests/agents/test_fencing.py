@@ -3,11 +3,14 @@ from then on, and not what aiokafka's accumulator already holds (no broker neede
 may leave the accumulator)."""
 
 import asyncio
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
+from faust.transport.producer import ProducerBuffer
 
-from streams.faust_patches import fence_accumulator
+from streams.app import app
+from streams.faust_patches import Buffer, fence_accumulator
 from streams.membership import Fenced
 
 
@@ -26,3 +29,32 @@ async def test_the_accumulator_fails_its_batches_instead_of_sending_them_once_st
     for future in held:
         with pytest.raises(Fenced):
             future.result()
+
+
+async def test_a_flush_waits_for_every_record_however_slow_the_producer_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Faust's flush gave up after 0.1 s without a record sent, and a commit went ahead
+    with changelog records still in the buffer."""
+    release = asyncio.Event()
+    sent: list[Any] = []
+
+    async def slow_send(_: ProducerBuffer, fut: Any) -> None:
+        await release.wait()
+        sent.append(fut)
+
+    monkeypatch.setattr(ProducerBuffer, "_send_pending", slow_send)
+    buffer = Buffer()
+    buffer.app = app
+    await buffer.start()
+    try:
+        for n in range(3):
+            buffer.pending.put_nowait(n)
+        flushing = asyncio.ensure_future(buffer.flush())
+        await asyncio.sleep(0.5)
+        assert not flushing.done()
+        release.set()
+        await asyncio.wait_for(flushing, 5)
+        assert sent == [0, 1, 2]
+    finally:
+        await buffer.stop()
