@@ -1,6 +1,5 @@
 """POST /commands that waits is answered from the result record on the worker it came to."""
 
-import time
 from typing import Any
 from uuid import uuid4
 
@@ -32,22 +31,10 @@ async def post(http: aiohttp.ClientSession, worker: Worker,
         return response.status, await response.json()
 
 
-async def followed_once(http: aiohttp.ClientSession, worker: Worker,
-                        timeout: float = 60.0) -> None:
-    """Until the worker's follower has positioned itself (it starts with the worker, and
-    /ready does not wait for it), a request is answered from the results view."""
-    deadline = time.monotonic() + timeout
-    while (await answers(http, worker)).get("followed", 0) == 0:
-        assert time.monotonic() < deadline, f"{worker.name} never answered from its follower"
-        status, _ = await post(http, worker, register(f"sku-{uuid4().hex[:8]}"))
-        assert status == 200
-
-
 async def test_every_worker_answers_from_the_result_it_follows(
     workers: list[Worker], http: aiohttp.ClientSession,
 ) -> None:
     for worker in workers:
-        await followed_once(http, worker)
         for _ in range(8):  # command ids spread over every results partition and owner
             before = await answers(http, worker)
             command = register(f"sku-{uuid4().hex[:8]}")
