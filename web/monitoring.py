@@ -63,10 +63,6 @@ READ_WAIT = Histogram(
 COMMANDS_SUBMITTED = Counter(
     "shopstream_commands_submitted_total", "Commands taken over HTTP and produced to Kafka",
     registry=REGISTRY)
-COMMAND_ANSWERS = Counter(
-    "shopstream_command_answers_total", "POST /commands that waited, by where the answer came "
-    "from: followed (the result record, seen here), view (the results view, here or on its "
-    "owner) or submitted (no result within the wait: 202)", ["source"], registry=REGISTRY)
 SSE_CLIENTS = Gauge("shopstream_sse_clients", "Server-Sent Events streams open on this worker",
                     registry=REGISTRY)
 SSE_CLIENTS.set_function(subscriptions.count)

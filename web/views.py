@@ -1,8 +1,5 @@
 """HTTP API on every worker: commands in (and their results), views out, health and readiness."""
 
-import asyncio
-import time
-from contextlib import suppress
 from typing import Any
 from uuid import UUID
 
@@ -13,12 +10,11 @@ from pydantic import ValidationError
 
 from agents import dead_letters
 from agents.dead_letter_watch import LEDGER
-from agents.replies import REPLIES
 from agents.view_builder import live_view, read_live_row
 from streams import topics
 from streams.app import app, settings
 from streams.commands import INTERNAL, internal_rule
-from streams.envelopes import Command, CommandResult, encode, parse_command
+from streams.envelopes import CommandResult, encode, parse_command
 from streams.partitioning import owning_partition
 from streams.tokens import Token
 from tables.registry import VIEWS, is_resident
@@ -63,16 +59,6 @@ class Commands(View):
             return self.error(422, "invalid command", details=field_errors(exc))
         if command.type in INTERNAL:
             return self.error(403, internal_rule(command.type))
-        command_id = str(command.command_id)
-        reply = REPLIES.expect(command_id) if wait else None
-        try:
-            return await self.submit(command, wait, timeout, reply)
-        finally:
-            if reply is not None:
-                REPLIES.forget(command_id, reply)
-
-    async def submit(self, command: Command, wait: bool, timeout: float,
-                     reply: asyncio.Future[bytes] | None) -> Response:
         try:
             sent = await topics.commands.send(key=command.aggregate_id.encode(),
                                               value=encode(command))
@@ -82,21 +68,9 @@ class Commands(View):
                               "send it again: its command id makes a retry safe")
         monitoring.COMMANDS_SUBMITTED.inc()
         command_id = str(command.command_id)
-        if not wait:
-            return self.json({"command_id": command_id, "status": "submitted"}, status=202)
-        if reply is not None:
-            deadline = time.monotonic() + timeout
-            with suppress(TimeoutError, ConnectionError):
-                raw = await asyncio.wait_for(reply, timeout)
-                monitoring.COMMAND_ANSWERS.labels("followed").inc()
-                return _answer(self, CommandResult.model_validate_json(raw))
-            timeout = max(0.0, deadline - time.monotonic())  # the follower stopped: ask the view
-        answer = await self.from_view(command_id, timeout)
-        monitoring.COMMAND_ANSWERS.labels("view" if answer.status != 202 else "submitted").inc()
-        return answer
-
-    async def from_view(self, command_id: str, timeout: float) -> Response:
         submitted = {"command_id": command_id, "status": "submitted"}
+        if not wait:
+            return self.json(submitted, status=202)
         owner = owner_url(RESULTS, command_id)
         if owner is not None and not is_self(owner):
             answer = await forward(self.web, owner, f"/commands/{command_id}?wait={timeout}")
