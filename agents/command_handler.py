@@ -18,6 +18,7 @@ from faust import EventT, StreamT
 from pydantic import ValidationError
 
 from agents import write_model
+from agents.catch_up import catch_up
 from agents.dead_letters import handle_batch_or_park, park
 from domain.aggregates import BY_COMMAND, Aggregate, handle
 from domain.rejection import Rejected
@@ -63,6 +64,7 @@ async def handle_commands(stream: StreamT[bytes]) -> None:
 
 
 async def handle_batch(records: list[EventT]) -> None:
+    await catch_up.before(records)
     batch = Batch()
     for record in records:
         try:
@@ -108,6 +110,11 @@ async def handle_command(record: EventT, batch: Batch) -> None:
     batch.by_command[dedupe_key] = decision
     decision.result = write_model.first_result(command.command_id, internal)
     if decision.result is not None:
+        return
+    applied = catch_up.result_of(str(command.command_id), command.aggregate_id)
+    if applied is not None:  # its events are on the log already (see agents.catch_up)
+        decision.result = write_model.remember(result_of(
+            command, "accepted", applied.version, positions=applied.positions), internal)
         return
     aggregate = BY_COMMAND[command.type]
     key = (aggregate, command.aggregate_id)

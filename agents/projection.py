@@ -45,6 +45,7 @@ async def _fold_key(view: View, key: str, items: list[Parsed]) -> None:
     stored = stored_row(view, key)
     row = before = orjson.loads(stored) if stored is not None else None
     versions = []
+    redelivered = False
     for record, event in items:
         try:
             folded = apply(view, row, event, key)
@@ -55,10 +56,17 @@ async def _fold_key(view: View, key: str, items: list[Parsed]) -> None:
             await park(record, f"{view.table_name} could not fold it: "
                                f"{type(exc).__name__}: {exc}")
             continue
-        if folded is not None:
+        if folded is None:
+            redelivered = True
+        else:
             row = folded
             versions.append(folded)
     if not versions:
+        if redelivered and stored is not None:
+            # Faust puts a row in RocksDB at once and its changelog record later: a worker
+            # killed in between keeps the row and loses the record, and the batch it folds
+            # again changes nothing. Writing the row again sends the record.
+            store_row(view, key, stored)
         return
     try:
         if view.listing is not None and view.listing.index is not None:

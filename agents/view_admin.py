@@ -152,13 +152,24 @@ async def _write(key: bytes, value: bytes) -> None:
         await producer.stop()
 
 
+def why_not_built(view: View) -> str | None:
+    """Why a version cannot be built beside the resident one, or None if it can."""
+    if is_resident(view):
+        return (f"{view.table_name} is the resident version: the workers' event-log agent "
+                f"folds it all along, from their start; there is nothing to build")
+    if buildable(view):
+        return None
+    kind = "windowed" if view.window is not None else "keyed other than by aggregate"
+    return (f"{view.table_name} cannot be built beside the resident version: {view.name} is "
+            f"{kind}, and a builder folds each event-log partition into the same partition "
+            f"of rows; it needs a repartition step of its own (docs/evolution.md, Limits)")
+
+
 async def rebuild(view: View) -> str:
+    refused = why_not_built(view)
+    if refused is not None:
+        raise Refused(refused)
     catalog = await read_catalog()
-    if not buildable(view):
-        raise Refused(f"{view.table_name} is the resident version, folded by the workers' "
-                      f"event-log agent" if is_resident(view) else
-                      f"{view.table_name} cannot be built beside the resident version: only "
-                      f"views keyed by aggregate and not windowed can")
     state = catalog.state(view.name, view.version)
     if state in ("building", "live"):
         return f"{view.table_name} is already {state}; nothing to do"
@@ -183,6 +194,8 @@ async def _reset_offsets(view: View) -> None:
 
 
 async def switch(view: View, force: bool, wait: float) -> str:
+    if not is_resident(view) and (refused := why_not_built(view)) is not None:
+        raise Refused(refused)
     catalog = await read_catalog()
     state = catalog.state(view.name, view.version)
     if state in ("declared", "retired"):
@@ -200,12 +213,14 @@ async def switch(view: View, force: bool, wait: float) -> str:
 async def retire(view: View, stopped: Any = None) -> str:
     """Mark the version retired (workers stop folding it and delete its rows), then delete
     its changelog topic. `stopped` is awaited in between: until every worker has let go."""
+    if is_resident(view):
+        raise Refused(f"{view.table_name} is the resident version: its Faust tables are made "
+                      f"when a worker starts and folded in every event-log batch, and cannot "
+                      f"be dropped while workers run; switch {view.name} to another version "
+                      f"to stop serving it (docs/evolution.md, Limits)")
     catalog = await read_catalog()
     if catalog.live_version(view.name) == view.version:
         raise Refused(f"{view.table_name} is live; switch {view.name} to another version first")
-    if is_resident(view):
-        raise Refused(f"{view.table_name} is the resident version: drop it from its module "
-                      f"(making another resident) and deploy instead")
     await _write(version_key(view.name, view.version),
                  version_record(view.name, view.version, "retired"))
     if stopped is not None:

@@ -36,6 +36,7 @@ from tables.view import Data, View, apply
 log = logging.getLogger(__name__)
 IDLE = 0.2
 RESTART_AFTER = 2.0
+FOLD_SLICE = 20  # records folded (or rows sent) between two turns of the event loop
 
 
 def group_of(view: View) -> str:
@@ -161,7 +162,9 @@ class Builder:
         store = self.store.open(tp.partition)
         rows: dict[str, Data | None] = {}
         changed: set[str] = set()
-        for record in records:
+        for n, record in enumerate(records, 1):
+            if n % FOLD_SLICE == 0:
+                await asyncio.sleep(0)  # the live version's reads go on between slices
             try:
                 event = parse_event(record.value)
             except ValidationError:
@@ -182,8 +185,12 @@ class Builder:
                     rows[key] = folded
                     changed.add(key)
         encoded = {key: orjson.dumps(rows[key]) for key in changed}
-        sent = [await producer.send(changelog_of(self.view), value, key.encode(),
-                                    partition=tp.partition) for key, value in encoded.items()]
+        sent = []
+        for n, (key, value) in enumerate(encoded.items(), 1):
+            if n % FOLD_SLICE == 0:
+                await asyncio.sleep(0)
+            sent.append(await producer.send(changelog_of(self.view), value, key.encode(),
+                                            partition=tp.partition))
         offsets = [metadata.offset for metadata in await asyncio.gather(*sent)]
         store.put_many(encoded, max(offsets) + 1 if offsets else None)
         last = records[-1]

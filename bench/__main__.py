@@ -45,6 +45,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="sample d's worker with py-spy into <workdir>/d-profile.txt")
     parser.add_argument("--workdir", type=Path, help="default: a fresh temporary directory")
     parser.add_argument("--no-pipeline", action="store_true", help="skip phases f-h")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="after d, phase r: a products v2 rebuilt beside the live v1 on "
+                             "d's state (bench.rebuild)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or lines")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
@@ -106,7 +109,14 @@ async def throughput(args: argparse.Namespace, bootstrap: str, prefix: str,
     print(f"  done in {time.monotonic() - started:.0f}s", flush=True)
     run = Run(bootstrap, prefix, args.partitions, workdir, expected, args.sample,
               args.commit_interval, args.checkout, args.profile)
-    return await run_all(run, args.phases, args.quiet)
+    results = await run_all(run, args.phases, args.quiet)
+    if args.rebuild and results.get("d", {}).get("ok"):
+        from bench.rebuild import TITLE, rebuild_phase, targets  # it imports this module
+
+        print(f"phase r: {TITLE} ...", flush=True)
+        results["r"] = await rebuild_phase(run)
+        print("\n".join(str(target) for target in targets(results["d"], results["r"])))
+    return results
 
 
 def pipeline_phases(bootstrap: str, workdir: Path, quick: bool,
@@ -128,13 +138,18 @@ def kafka_version() -> str:
     return found.group(1) if found else "unknown"
 
 
-def main(argv: list[str]) -> int:
-    args = parse(argv)
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="shopstream-bench-"))
+def workspace(workdir: Path | None, name: str) -> tuple[Path, str, Kafka]:
+    """The run's directory (a fresh temporary one unless given), topic prefix and Kafka."""
+    workdir = workdir or Path(tempfile.mkdtemp(prefix=f"shopstream-{name}-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    prefix = f"bench-{time.strftime('%Y%m%d%H%M%S')}"
     kafka = Kafka(workdir / "kafka", free_kafka_port())
     print(f"starting Kafka in {kafka.directory} ...", flush=True)
+    return workdir, f"bench-{time.strftime('%Y%m%d%H%M%S')}", kafka
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    workdir, prefix, kafka = workspace(args.workdir, "bench")
     try:
         bootstrap = kafka.start()
         phases = asyncio.run(throughput(args, bootstrap, prefix, workdir))

@@ -5,9 +5,11 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +20,14 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from ops.verify import partitions_of
-from tests.integration.cluster import ROOT, Worker, wait_until_all_ready
+from tests.integration.cluster import (
+    ROOT,
+    Kafka,
+    Worker,
+    free_kafka_port,
+    outside_settings,
+    wait_until_all_ready,
+)
 
 PAGE_SIZE = 4096
 
@@ -33,13 +42,18 @@ class Cluster:
     partitions: int = 4
     prefix: str = field(default_factory=lambda: f"bench-{uuid.uuid4().hex[:10]}")
     workers: list[Worker] = field(default_factory=list)
+    checkout: Path = ROOT
+    """The repository the workers run from: this one, or an A/B's other side."""
+    settings: dict[str, str] = field(default_factory=dict)
+    """More SHOPSTREAM_* variables for every worker, by name without the prefix."""
 
     async def start(self) -> None:
         self.workers = [Worker(name=f"worker-{n}", bootstrap=self.bootstrap, prefix=self.prefix,
                                data_dir=self.workdir / self.prefix / f"worker-{n}",
-                               partitions=self.partitions) for n in range(1, self.count + 1)]
+                               partitions=self.partitions, settings=self.settings)
+                        for n in range(1, self.count + 1)]
         for worker in self.workers:
-            worker.start()
+            start_in(worker, self.checkout)
         await wait_until_all_ready(self.workers)
 
     def stop(self) -> None:
@@ -52,6 +66,36 @@ class Cluster:
 
     def topic(self, name: str) -> str:
         return f"{self.prefix}.{name}"
+
+
+@contextmanager
+def scratch_kafka(prefix: str) -> Iterator[tuple[Kafka, Path]]:
+    """A local Kafka on a free port and a directory for workers, both gone afterwards."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
+        kafka = Kafka(directory=Path(scratch) / "kafka", port=free_kafka_port())
+        kafka.start()
+        try:
+            yield kafka, Path(scratch) / "workers"
+        finally:
+            kafka.stop()
+
+
+def start_in(worker: Worker, checkout: Path) -> None:
+    """`worker.start()`, its process run from `checkout` instead of this repository."""
+    if checkout.resolve() == ROOT:
+        worker.start()
+        return
+    env = {**outside_settings(), "SHOPSTREAM_BROKER": f"kafka://{worker.bootstrap}",
+           "SHOPSTREAM_TOPIC_PREFIX": worker.prefix,
+           "SHOPSTREAM_PARTITIONS": str(worker.partitions),
+           "SHOPSTREAM_WEB_HOST": "127.0.0.1", "SHOPSTREAM_WEB_PORT": str(worker.port),
+           "SHOPSTREAM_DATA_DIR": str(worker.data_dir), "PYTHONDONTWRITEBYTECODE": "1",
+           **{f"SHOPSTREAM_{name}": value for name, value in worker.settings.items()}}
+    worker.data_dir.parent.mkdir(parents=True, exist_ok=True)
+    with worker.log_path.open("ab") as log:
+        worker.process = subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker", "--loglevel", "info"],
+            cwd=checkout, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def _proc_field(pid: int, name: str) -> float | None:

@@ -143,7 +143,8 @@ async def outbox(self: AppCommand, dsn: str, table: str, create: bool, batch: in
            help="switch, compare: seconds to wait for the versions to catch up with the log"),
     option("--url", "urls", multiple=True, default=[settings.advertised_url],
            help="a worker to ask (repeat): switch measures when they serve it, retire "
-                "waits until they let go of it"),
+                "waits until they let go of it, compare asks how far the resident "
+                "version has folded"),
     option("--quiet", is_flag=True, help="no progress output"),
     option("--json", "as_json", is_flag=True, help="list: print JSON"),
 )
@@ -181,7 +182,7 @@ async def _views_action(self: AppCommand, action: str, view: str, versions: tupl
         if len(versions) != 2:
             raise click.UsageError("views compare <view> A B")
         old, new = (view_admin.version_of(view, n) for n in versions)
-        if await view_tools.compare(old, new, self.say, quiet, wait):
+        if await view_tools.compare(old, new, self.say, quiet, wait, urls):
             sys.exit(1)
         return
     if len(versions) != 1:

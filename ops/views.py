@@ -7,7 +7,6 @@ the rows of one partition of each version at once, never the whole view.
 import asyncio
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -17,18 +16,20 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from agents.view_admin import (
     changelog_name,
     event_partitions,
+    events_topic,
+    positions,
     read_catalog,
     status,
-    wait_caught_up,
 )
 from ops.progress import Reporter
 from streams.app import settings
 from streams.kafka_clients import client_options
 from streams.store import is_behind
-from tables.compare import row_differences
+from tables.compare import level, row_differences
 from tables.registry import is_resident
 from tables.view import View
 
+RECHECKS = 3
 
 def describe(entries: list[dict[str, Any]]) -> Iterator[str]:
     for entry in entries:
@@ -71,27 +72,36 @@ async def read_rows(topic: str, partition: int) -> dict[str, bytes]:
 
 
 async def compare(old: View, new: View, say: Callable[[str], None], quiet: bool,
-                  wait: float) -> int:
-    """Print every unexpected difference between two versions; how many there were."""
-    since = datetime.now(UTC)
-    for view in (old, new):
-        if is_resident(view):
-            continue  # it never stops folding; its committed offsets may lag what it applied
-        short = await wait_caught_up(view, wait)
-        if short:
-            say(f"warning: {view.table_name} is still behind on partitions "
-                f"{[p.partition for p in short]}; rows it lacks show as differences")
+                  wait: float, urls: tuple[str, ...]) -> int:
+    """Print every unexpected difference between two versions; how many there were.
+
+    Both versions are compared at one log position per partition: the log's end when the
+    comparison starts, which both must have folded before their rows are read. A key whose
+    rows have not folded the same events (one version went on folding since) is read again
+    once both have folded up to the log's end of that moment, up to RECHECKS times."""
     found = keys = 0
-    partitions = await event_partitions()
-    with Reporter(f"compare {old.table_name} {new.table_name}", len(partitions),
-                  quiet) as bar:
-        for partition in partitions:
+    pair = (old, new)
+    ends = await log_ends()
+    await _wait_folded(pair, ends, urls, wait, say)
+    with Reporter(f"compare {old.table_name} {new.table_name}", len(ends), quiet) as bar:
+        for partition in sorted(ends):
             a = await read_rows(changelog_name(old), partition)
             b = await read_rows(changelog_name(new), partition)
-            for key in sorted(a.keys() | b.keys()):
-                keys += 1
-                for line in row_differences(key, old, new, _row(a.get(key)), _row(b.get(key)),
-                                            since):
+            keys += len(a.keys() | b.keys())
+            rows = {key: (_row(a.get(key)), _row(b.get(key))) for key in a.keys() | b.keys()}
+            del a, b
+            suspects = {key for key, (x, y) in rows.items() if not level(x, y)}
+            for key in sorted(rows.keys() - suspects):
+                for line in row_differences(key, old, new, *rows.pop(key)):
+                    found += 1
+                    say(line)
+            for _ in range(RECHECKS):
+                if not suspects:
+                    break
+                rows = await _read_again(pair, partition, suspects, urls, wait, say)
+                suspects = {key for key, (x, y) in rows.items() if not level(x, y)}
+            for key in sorted(rows):
+                for line in row_differences(key, old, new, *rows[key]):
                     found += 1
                     say(line)
             bar.advance()
@@ -99,6 +109,82 @@ async def compare(old: View, new: View, say: Callable[[str], None], quiet: bool,
     say(f"{keys} keys compared, {found} unexpected differences"
         f"{expected if new.new_fields else ''}")
     return found
+
+
+async def _read_again(pair: tuple[View, View], partition: int, suspects: set[str],
+                      urls: tuple[str, ...], wait: float,
+                      say: Callable[[str], None]) -> dict[str, tuple[Any, Any]]:
+    """The suspects' rows in both versions once both have folded the log as it is now."""
+    await _wait_folded(pair, await log_ends([partition]), urls, wait, say)
+    a = await read_rows(changelog_name(pair[0]), partition)
+    b = await read_rows(changelog_name(pair[1]), partition)
+    return {key: (_row(a.get(key)), _row(b.get(key))) for key in suspects}
+
+
+async def _wait_folded(pair: tuple[View, View], ends: dict[int, int], urls: tuple[str, ...],
+                       wait: float, say: Callable[[str], None]) -> None:
+    """Until both versions have folded every partition of `ends` up to its offset there (or
+    `wait` seconds have passed, which is said)."""
+    deadline = time.monotonic() + wait
+    while True:
+        short = {view.table_name: [p for p, end in sorted(ends.items()) if found.get(p, 0) < end]
+                 for view in pair for found in [await folded(view, urls)]}
+        if not any(short.values()):
+            return
+        if time.monotonic() >= deadline:
+            for name, partitions in short.items():
+                if partitions:
+                    say(f"warning: {name} has not folded partitions {partitions} up to the "
+                        f"log's end after {wait:.0f} s; rows it lacks show as differences")
+            return
+        await asyncio.sleep(0.5)
+
+
+async def log_ends(partitions: list[int] | None = None) -> dict[int, int]:
+    tps = [TopicPartition(events_topic(), p)
+           for p in (partitions if partitions is not None else await event_partitions())]
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    return {tp.partition: end for tp, end in ends.items()}
+
+
+async def folded(view: View, urls: tuple[str, ...]) -> dict[int, int]:
+    """Per event-log partition, the offset before which every record is in the version's
+    changelog. A built version commits its offsets after writing its changelog; the
+    resident one's committed offsets may stay behind what its agent has applied, so the
+    workers are asked too (`/cluster`, every worker's applied offsets)."""
+    found = {p.partition: p.folded for p in await positions(view)}
+    if is_resident(view):
+        for partition, offset in (await applied_by_workers(view.name, urls)).items():
+            found[partition] = max(found.get(partition, 0), offset + 1)
+    return found
+
+
+async def applied_by_workers(name: str, urls: tuple[str, ...]) -> dict[int, int]:
+    """The last offset each partition's holder says the view's agent has applied, from the
+    first worker that answers for the cluster."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        for url in urls:
+            try:
+                async with http.get(f"{url.rstrip('/')}/cluster?letters=0") as response:
+                    if response.status != 200:
+                        continue
+                    cluster = await response.json()
+            except (aiohttp.ClientError, TimeoutError, ValueError):
+                continue
+            applied: dict[int, int] = {}
+            for worker in cluster.get("workers", []):
+                lag = worker.get("projections", {}).get(name, {}).get("partitions", {})
+                for partition, behind in lag.items():
+                    if behind.get("applied") is not None:
+                        applied[int(partition)] = max(applied.get(int(partition), -1),
+                                                      behind["applied"])
+            return applied
+    return {}
 
 
 def _row(raw: bytes | None) -> Any:

@@ -1,14 +1,15 @@
 """The Faust app, configured from the settings."""
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import faust
 from faust import EventT, TopicT
 
-import streams.store  # noqa: F401  (registers the rocksdb-shared:// store)
 from streams import faust_patches, restore
 from streams.kafka_clients import check_credentials, faust_credentials
 from streams.settings import Settings
+from streams.store import discard_after_crash, mark_clean_stop
 
 settings = Settings.from_env()
 
@@ -26,7 +27,12 @@ class App(faust_patches.App):
     async def on_first_start(self) -> None:
         await check_credentials(settings)  # refused credentials stop the worker, loudly
         self.conf.datadir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
+        discard_after_crash(Path(self.conf.tabledir))
         await super().on_first_start()
+
+    async def on_shutdown(self) -> None:
+        await super().on_shutdown()
+        mark_clean_stop(Path(self.conf.tabledir))
 
     async def on_start(self) -> None:
         await super().on_start()

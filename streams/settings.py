@@ -53,6 +53,7 @@ class Settings:
     retry_base: float
     retry_cap: float
     send_timeout: float
+    catch_up_lookback: float
     rocksdb_memory: int
     linger_ms: int
     max_body: int
@@ -99,6 +100,7 @@ class Settings:
             retry_base=float(_env("RETRY_BASE", "0.2")),
             retry_cap=float(_env("RETRY_CAP", "5")),
             send_timeout=float(_env("SEND_TIMEOUT", "15")),
+            catch_up_lookback=float(_env("CATCH_UP_LOOKBACK", "60")),
             rocksdb_memory=int(_env("ROCKSDB_MEMORY_MB", "128")) * 1024 * 1024,
             linger_ms=int(_env("LINGER_MS", "2")),
             max_body=int(_env("MAX_BODY", str(64 * 1024))),

@@ -11,8 +11,11 @@ Restoring from a changelog keeps, for each key, the row that has come furthest (
 stopped can still send a few older rows when it runs again, after the new owner's.
 """
 
+import logging
+import shutil
 from collections.abc import Callable, Iterable, Sequence
 from functools import cache
+from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
@@ -23,7 +26,10 @@ from faust.types import TP, EventT
 from streams.faust_patches import partition_database, stored_value
 from streams.settings import Settings
 
+log = logging.getLogger(__name__)
 SCHEME = "rocksdb-shared"
+CLEAN_STOP = "stopped-cleanly"
+"""The file a worker leaves beside its tables when it stops cleanly."""
 PER_DATABASE = {
     "write_buffer_size": 8 * 1024 * 1024,
     "max_write_buffer_number": 2,
@@ -134,6 +140,33 @@ class ChangelogRecord(Protocol):
     def value(self) -> bytes | None: ...
     @property
     def offset(self) -> int: ...
+
+
+def discard_after_crash(tables: Path) -> bool:
+    """Remove the tables a worker left when it did not stop cleanly; True if it did so.
+
+    A table write reaches RocksDB at once and its changelog record later, before the input's
+    offsets are committed. A worker killed in between keeps rows its changelog lacks, and
+    when it starts again and handles the same input, each row is already there: nothing is
+    written, so the changelog never gets it, and whoever restores the partition next (a
+    standby, a new owner, `verify`) has an older row. So after a crash the tables are
+    restored from their changelogs instead, and the input handled again writes every row.
+    """
+    marker = tables / CLEAN_STOP
+    if marker.exists():
+        marker.unlink()
+        return False
+    if not tables.is_dir() or not any(tables.iterdir()):
+        return False
+    log.warning("%s was not stopped cleanly: its tables may hold rows their changelogs lack, "
+                "so they are restored from the changelogs", tables)
+    shutil.rmtree(tables)
+    return True
+
+
+def mark_clean_stop(tables: Path) -> None:
+    if tables.is_dir():
+        (tables / CLEAN_STOP).touch()
 
 
 def progress_of(value: bytes | None) -> int | None:

@@ -2,28 +2,27 @@
 outside the fields the newer version declares as new."""
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 from tables.view import Data, View
 
 
-def row_differences(key: str, old: View, new: View, a: Data | None, b: Data | None,
-                    since: datetime) -> Iterator[str]:
+def level(a: Data | None, b: Data | None) -> bool:
+    """Whether two rows of one key have folded the same events: only then can their fields
+    be told apart from a fold still under way in one version."""
+    return a is not None and b is not None and a["versions"] == b["versions"]
+
+
+def row_differences(key: str, old: View, new: View, a: Data | None,
+                    b: Data | None) -> Iterator[str]:
     """What differs between the rows of `key` in two versions (stored rows: data, versions,
-    occurred_at). Rows that moved after `since` (the log's end when the comparison began) are
-    in flight, not different."""
+    occurred_at)."""
     if a is None or b is None:
-        present = a or b
-        assert present is not None
-        if _moved(present, since):
-            return
         yield f"{key}: only in v{old.version if b is None else new.version}"
         return
     if a["versions"] != b["versions"]:
-        if not (_moved(a, since) or _moved(b, since)):
-            yield (f"{key}: folds different events: v{old.version} {a['versions']}, "
-                   f"v{new.version} {b['versions']}")
+        yield (f"{key}: folds different events: v{old.version} {a['versions']}, "
+               f"v{new.version} {b['versions']}")
         return
     yield from field_differences(key, old, new, a["data"], b["data"])
 
@@ -35,10 +34,6 @@ def field_differences(key: str, old: View, new: View, a: dict[str, Any],
         if a.get(field, _MISSING) != b.get(field, _MISSING):
             yield (f"{key}: {field}: v{old.version} {_show(a.get(field, _MISSING))}, "
                    f"v{new.version} {_show(b.get(field, _MISSING))}")
-
-
-def _moved(row: Data, since: datetime) -> bool:
-    return datetime.fromisoformat(row["occurred_at"]) > since
 
 
 class _Missing:

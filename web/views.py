@@ -17,7 +17,7 @@ from streams.commands import INTERNAL, internal_rule
 from streams.envelopes import CommandResult, encode, parse_command
 from streams.partitioning import owning_partition
 from streams.tokens import Token
-from tables.registry import VIEWS
+from tables.registry import VIEWS, is_resident
 from tables.results import RESULTS, wait_for_result
 from tables.storage import VIEW_TABLES, read_windows
 from tables.view import View as ViewSpec
@@ -200,7 +200,8 @@ def _meta(view: ViewSpec, key: str, missing: dict[str, int]) -> dict[str, Any]:
     """Where the row comes from and how far it trails. A row is stale when it lacks what the
     reader asked for, or comes from a copy other than the recovered active's (`copy`)."""
     partition = owning_partition(key, settings.partitions)
-    held = replicas.holding(VIEW_TABLES[view.name], key)
+    held = replicas.holding(VIEW_TABLES[view.name], key,
+                            view.name if is_resident(view) else None)
     meta: dict[str, Any] = {
         "stale": bool(missing) or not held.fresh,
         "copy": held.role,

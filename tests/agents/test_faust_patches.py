@@ -51,6 +51,20 @@ UPSTREAM = {
     "faust.tables.manager.TableManager.on_rebalance": "2d2c23a07bf54328",
     "faust.tables.manager.TableManager.on_partitions_revoked": "382852adff42ab99",
     "faust.app.base.App._on_partitions_assigned": "de932b7927db85b3",
+    "faust.transport.drivers.aiokafka.Producer._new_producer": "e72355c3430ed02f",
+    "faust.transport.producer.Producer.__init__": "5c53a4b47aa1372b",
+    "faust.transport.producer.ProducerBuffer.__post_init__": "ea072d7b80cf8af6",
+    "faust.transport.producer.ProducerBuffer.flush": "26fbebb124ad9c98",
+    "faust.transport.producer.ProducerBuffer.flush_atmost": "4966e8c5f9b42eb9",
+    "faust.transport.producer.ProducerBuffer._send_pending": "4a9d5f932b56bc68",
+    "faust.transport.producer.ProducerBuffer._handle_pending.fun": "78d648030fd21016",
+    "faust.transport.drivers.aiokafka.Producer.flush": "36d0cb3615f65b01",
+    "faust.transport.drivers.aiokafka.Producer.send": "0b5bd08f52e5e2a9",
+    "faust.topics.Topic._on_published": "7cfe9ebd65964b0a",
+    "aiokafka.producer.message_accumulator.MessageAccumulator.drain_by_nodes":
+        "fc995afbfc5718e2",
+    "aiokafka.producer.message_accumulator.MessageBatch.failure": "719b2122c318e955",
+    "aiokafka.producer.message_accumulator.MessageBatch.drain_ready": "9a6a2b6c56f8280d",
 }
 """What each patch overrides, wraps or reads, and the fingerprint of its source as patched."""
 

@@ -69,13 +69,16 @@ async def test_the_event_log_agent_folds_a_batch_per_key_and_parks_garbage(
     assert letter["source_offset"] == 0 and "unreadable" in letter["error"]
 
 
-async def test_a_batch_writes_each_key_once_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    writes: list[tuple[int | None, bytes]] = []
+def orders_changelog_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int | None, bytes,
+                                                                       dict[str, int]]]:
+    """Every changelog record the orders table sends: partition, key and the row's versions;
+    nothing is sent to the repartition topic or the saga."""
+    writes: list[tuple[int | None, bytes, dict[str, int]]] = []
     table = VIEW_TABLES["orders"]
     send_changelog = table.send_changelog
 
     def count(partition: int | None, key: bytes, value: bytes, **kwargs: Any) -> Any:
-        writes.append((partition, key))
+        writes.append((partition, key, orjson.loads(value)["versions"]))
         return send_changelog(partition, key, value, **kwargs)
 
     async def ignore(*_: Any, **__: Any) -> None:
@@ -84,6 +87,12 @@ async def test_a_batch_writes_each_key_once_in_order(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(table, "send_changelog", count)
     monkeypatch.setattr(REPARTITIONED["customer-orders"], "send", ignore)
     monkeypatch.setattr(topics.reservation_saga, "send", ignore)
+    return writes
+
+
+async def test_a_batch_writes_each_key_once_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    writes = orders_changelog_writes(monkeypatch)
+    table = VIEW_TABLES["orders"]
     monkeypatch.setattr(event_log, "settings", replace(settings, batch_within=1.0))
     async with read_event_log.test_context() as agent:
         for version in (1, 2, 3):
@@ -91,8 +100,27 @@ async def test_a_batch_writes_each_key_once_in_order(monkeypatch: pytest.MonkeyP
         await agent.put(order_placed("order-3"), key=b"order-3", partition=1)
         assert await progress.wait_until("orders", 1, lambda: progress.applied.get(
             ("orders", 1), -1) >= 3, timeout=10)
-    assert sorted(writes) == [(1, b"order-2"), (1, b"order-3")]
+    assert sorted(write[:2] for write in writes) == [(1, b"order-2"), (1, b"order-3")]
     assert orjson.loads(table[b"order-2"])["versions"] == {"order-2": 3}
+
+
+async def test_a_batch_folded_again_writes_its_rows_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a SIGKILL the worker's RocksDB can hold a row whose changelog record was never
+    sent; the redelivered batch is the one chance to send it."""
+    writes = orders_changelog_writes(monkeypatch)
+    confirmed = order_placed("order-5", 2)
+    async with read_event_log.test_context() as agent:
+        await agent.put(order_placed("order-5"), key=b"order-5", partition=3)
+        await agent.put(confirmed, key=b"order-5", partition=3)
+        assert await progress.wait_until("orders", 3, lambda: progress.applied.get(
+            ("orders", 3), -1) >= 1, timeout=10)
+        folded = len(writes)
+        await agent.put(confirmed, key=b"order-5", partition=3)
+        assert await progress.wait_until("orders", 3, lambda: progress.applied.get(
+            ("orders", 3), -1) >= 2, timeout=10)
+    assert writes[folded:] == [(3, b"order-5", {"order-5": 2})]
 
 
 async def test_a_row_that_cannot_be_stored_parks_its_events_and_the_batch_goes_on(

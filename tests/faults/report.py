@@ -1,11 +1,14 @@
 """`python -m tests.faults.report [RESULTS.json ...]`: write docs/faults.md from fault-suite
-results files, never by hand.
+results files, never by hand, and its chart of recovery times, docs/img/faults-recoveries.png.
 
 The table shows each scenario's last result in the files given (newest last); where a
-scenario ran more than once, a second table gives the spread of its worst recoveries.
+scenario ran more than once, a second table gives the spread of its worst recoveries. The
+chart draws each scenario's last worst recovery as a bar and every run's as a dot (matplotlib,
+from the bench extra; without it the page says there is no chart).
 """
 
 import argparse
+import os
 import statistics
 from collections import Counter
 from pathlib import Path
@@ -17,6 +20,7 @@ from tests.integration.cluster import ROOT
 
 RESULTS = ROOT / "tests" / "faults" / "results"
 PAGE = ROOT / "docs" / "faults.md"
+CHART = ROOT / "docs" / "img" / "faults-recoveries.png"
 COLUMNS = ("scenario", "commands", "events", "duplicates skipped", "dead letters",
            "mismatches", "worst recovery s", "longest view gap s", "reads (stale, 5xx)",
            "total s", "result")
@@ -67,12 +71,42 @@ def spread(runs: list[dict[str, Any]]) -> list[list[str]]:
             for (name, measure), times in sorted(found.items()) if len(times) > 1]
 
 
-def page(paths: list[Path]) -> str:
-    runs = [load(path) for path in paths]
+def latest(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each scenario's row in the last run that has it."""
     last: dict[str, dict[str, Any]] = {}
     for run in runs:
         for row in run["scenarios"]:
             last[row["scenario"]] = row
+    return last
+
+
+def chart(runs: list[dict[str, Any]], path: Path) -> Path | None:
+    """Worst recovery per scenario: the last run's as a bar, every run's as a dot; None if
+    no run timed a recovery."""
+    from bench import plots  # matplotlib comes with the bench extra, not with CI's
+
+    figure = plots.recoveries(list(latest(runs).values()))
+    if figure is None:
+        return None
+    ax = figure.axes[0]
+    rows = [label.get_text() for label in ax.get_yticklabels()]
+    times = [(rows.index(row["scenario"]), row["recovery_seconds"]) for run in runs
+             for row in run["scenarios"]
+             if row["scenario"] in rows and row.get("recovery_seconds") is not None]
+    ax.scatter([t for _, t in times], [y for y, _ in times], color="black", s=12, zorder=3,
+               label="each run")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlabel("worst recovery, s: after the (last) fault, until the commands were answered, "
+                  "\nthe workers ready and every view partition served again", fontsize=9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plots.plt.close(figure)
+    return path
+
+
+def page(paths: list[Path], chart_link: str | None = None) -> str:
+    runs = [load(path) for path in paths]
+    last = latest(runs)
     sources = "\n".join(
         f"- `{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}`: "
         f"{run['started']} to {run['finished']}, commit {run['commit']}, "
@@ -89,6 +123,9 @@ def page(paths: list[Path]) -> str:
         "",
         markdown(list(COLUMNS), [cells(row) for row in last.values()]),
     ]
+    if chart_link is not None:
+        text += ["", f"![Worst recovery per scenario: the last run a bar, each run a dot]"
+                     f"({chart_link})"]
     repeated = spread(runs)
     if repeated:
         text += ["", "## Over repeated runs (seconds)", "",
@@ -110,13 +147,21 @@ def main() -> None:
     parser.add_argument("results", nargs="*", type=Path,
                         help=f"results files (default: the newest in {RESULTS.relative_to(ROOT)})")
     parser.add_argument("--page", type=Path, default=PAGE, help="the markdown file to write")
+    parser.add_argument("--chart", type=Path, default=CHART, help="the PNG chart to write")
     args = parser.parse_args()
     paths = args.results or sorted(RESULTS.glob("*.json"))[-1:]
     if not paths:
         parser.error(f"no results files in {RESULTS}; run `make faults` first")
+    try:
+        drawn = chart([load(path) for path in paths], args.chart)
+    except ModuleNotFoundError as exc:
+        drawn = None
+        print(f"no chart: {exc.name} is not installed (the bench extra)")
     args.page.parent.mkdir(parents=True, exist_ok=True)
-    args.page.write_text(page(paths))
-    print(f"wrote {args.page} from {len(paths)} results file(s)")
+    link = os.path.relpath(drawn, args.page.parent) if drawn else None
+    args.page.write_text(page(paths, link))
+    print(f"wrote {args.page}" + (f" and {drawn}" if drawn else "")
+          + f" from {len(paths)} results file(s)")
 
 
 if __name__ == "__main__":

@@ -311,3 +311,83 @@ async def test_a_silent_worker_is_flagged_and_its_share_is_unknown_not_zero(
         assert "1 not answering" in await opened.locator("#status").inner_text()
     finally:
         await opened.close()
+
+
+async def versions_shown(page: Page) -> dict[tuple[str, int], dict[str, str]]:
+    """Each version row of the page: its state and figures as shown."""
+    found = {}
+    for row in await page.locator("#versions tbody tr").all():
+        view = await row.get_attribute("data-view")
+        version = await row.get_attribute("data-version")
+        assert view is not None and version is not None
+        found[view, int(version)] = {
+            field: (await row.locator(f'[data-field="{field}"]').inner_text()).strip()
+            for field in ("state", "position", "behind", "partitions")}
+    return found
+
+
+def as_reported(entry: dict[str, Any]) -> dict[str, str]:
+    """What the page should show for one version of GET /admin/views."""
+    parts = entry.get("partitions")
+    if parts is None:
+        return {"state": entry["state"], "position": "unknown", "behind": "unknown",
+                "partitions": "unknown"}
+    return {"state": entry["state"],
+            "position": f"{sum(p['folded'] for p in parts):,} / {sum(p['end'] for p in parts):,}",
+            "behind": f"{sum(p['behind'] for p in parts):,}",
+            "partitions": "\n".join(f"{p['partition']}: {p['folded']:,}/{p['end']:,}"
+                                    for p in parts)}
+
+
+async def test_the_page_shows_every_view_version_as_the_admin_views_endpoint_reports_it(
+    page: Page, workers: list[Worker], http: aiohttp.ClientSession,
+) -> None:
+    sku = f"sku-{uuid4().hex[:8]}"
+    body = {"command_id": str(uuid4()), "type": "RegisterProduct", "aggregate_id": sku,
+            "payload": {"name": "Versions", "price": "1.00", "stock": 1}}
+    async with http.post(f"{workers[0].url}/commands", json=body) as response:
+        assert response.status in (200, 202), await response.text()  # 202: taken, still running
+
+    async def agree() -> dict[tuple[str, int], dict[str, str]] | None:
+        _, answer = await get_json(http, f"{workers[0].url}/admin/views")
+        expected = {(v["view"], v["version"]): as_reported(v) for v in answer["versions"]}
+        logged = [v for v in answer["versions"] if v["view"] == "products" and v.get("partitions")
+                  and sum(p["end"] for p in v["partitions"]) > 0]
+        shown_now = await versions_shown(page)
+        return shown_now if shown_now == expected and logged else None
+    # both sides move while the views fold; they agree once the log is still
+    agreed = await eventually(agree, "the versions on the page == GET /admin/views", timeout=120)
+    views = {view for view, _ in agreed}
+    assert sorted(view for (view, _), figures in agreed.items()
+                  if figures["state"] == "live") == sorted(views)
+
+
+async def test_building_ready_and_retired_versions_are_shown_and_unread_positions_are_unknown(
+    browser: Browser, workers: list[Worker], http: aiohttp.ClientSession,
+) -> None:
+    """The real answer of GET /admin/views, with versions recast in the states a rebuild
+    passes through (the rebuild itself is tests/integration/test_evolution.py's)."""
+    _, answer = await get_json(http, f"{workers[0].url}/admin/views")
+    live = next(v for v in answer["versions"] if v["state"] == "live" and v.get("partitions"))
+    behind = [{**p, "folded": p["end"] // 2, "behind": p["end"] - p["end"] // 2}
+              for p in live["partitions"]]
+    answer["versions"] = [
+        live,
+        {**live, "version": 7, "state": "building", "partitions": behind, "caught_up": False},
+        {**live, "version": 8, "state": "ready", "caught_up": True},
+        {"view": live["view"], "version": 9, "state": "retired", "resident": False,
+         "new_fields": []},
+    ]
+    opened = await browser.new_page(viewport=LAPTOP)
+    await opened.route("**/admin/views", lambda route: route.fulfill(json=answer))
+    try:
+        await opened.goto(f"{workers[0].url}/dashboard")
+        await eventually(lambda: opened.locator("#versions tbody tr").count(), "versions listed")
+        shown_now = await versions_shown(opened)
+        assert shown_now == {(v["view"], v["version"]): as_reported(v)
+                             for v in answer["versions"]}
+        assert [figures["state"] for figures in shown_now.values()] == [
+            "live", "building", "ready", "retired"]
+        assert shown_now[live["view"], 9]["position"] == "unknown"
+    finally:
+        await opened.close()

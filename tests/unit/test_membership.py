@@ -65,3 +65,48 @@ async def test_a_lapsed_lease_and_a_rebalance_fence_the_batch() -> None:
     rebalancing = True
     with pytest.raises(Fenced):
         await asyncio.wait_for(holding, 1)
+
+
+def stopped_for(gap: float, heartbeats: bool = False, ticking: bool = False) -> bool:
+    """Whether a worker whose loop and heartbeats went quiet (or not) for `gap` s, with a
+    10 s session, takes itself for stopped."""
+    clock = Clock()
+    membership = Membership(10.0, clock)
+    membership.assigned()
+    membership.tick()
+    for _ in range(int(gap * 4)):
+        clock.now += 0.25
+        if ticking:
+            membership.tick()
+        if heartbeats:
+            membership.renew()
+    clock.now += gap - int(gap * 4) * 0.25
+    return membership.is_stopped()
+
+
+def test_a_process_stopped_past_its_session_is_out_of_its_group() -> None:
+    assert stopped_for(10.5)
+    assert not stopped_for(9.5)
+
+
+def test_a_broker_away_past_the_session_is_not_a_stop() -> None:
+    assert not stopped_for(30.0, ticking=True)
+
+
+def test_a_busy_event_loop_with_heartbeats_answered_is_not_a_stop() -> None:
+    assert not stopped_for(30.0, heartbeats=True)
+
+
+def test_a_stop_holds_until_the_next_assignment() -> None:
+    clock = Clock()
+    membership = Membership(10.0, clock)
+    membership.assigned()
+    membership.tick()
+    clock.now += 15
+    membership.tick()
+    membership.renew()  # a heartbeat the coordinator answers does not undo a stop
+    clock.now += 1
+    membership.tick()
+    assert membership.is_stopped()
+    membership.assigned()
+    assert not membership.is_stopped()

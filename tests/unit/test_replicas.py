@@ -3,7 +3,8 @@
 
 from faust.types import TP
 
-from web.replicas import Holding, holding_of
+from agents.repartition import INPUT_TOPIC
+from web.replicas import Holding, holding_of, still_to_fold
 
 TP0 = TP("shopstream-orders-v1-changelog", 0)
 
@@ -40,3 +41,16 @@ def test_a_partition_held_in_no_way_is_not_served_here() -> None:
 def test_an_active_copy_of_a_worker_whose_membership_lapsed_is_stale() -> None:
     held = holding_of(TP0, {TP0}, set(), False, {TP0: 0}, {}, lapsed=True)
     assert held == Holding("lapsed", None) and not held.fresh and held.local
+
+
+EVENTS = INPUT_TOPIC["products"]
+
+
+def test_an_active_copy_is_behind_until_it_folds_what_the_input_held_at_its_assignment() -> None:
+    ends = {TP(EVENTS, 2): 120}
+    assert still_to_fold("products", 2, None, None, None) is None  # not known yet
+    assert still_to_fold("products", 2, ends, None, 100) == 20  # committed: 100 is next
+    assert still_to_fold("products", 2, ends, 110, 100) == 9
+    assert still_to_fold("products", 2, ends, 119, 100) == 0
+    assert still_to_fold("products", 2, ends, None, 120) == 0  # nothing was left to fold
+    assert still_to_fold("products", 3, ends, None, None) == 0  # not an input held here

@@ -1,11 +1,15 @@
-// The console: one refresh loop over GET /cluster (backing off while it fails), and a key
-// lookup that follows its row over Server-Sent Events. Unknown figures read "unknown".
+// The console: one refresh loop over GET /cluster (backing off while it fails), reading the
+// view versions (GET /admin/views) every few rounds, and a key lookup that follows its row
+// over Server-Sent Events. Unknown figures read "unknown".
 "use strict";
 
 const EVERY_MS = 2000;
 const MOST_MS = 30000;
+const VERSIONS_EVERY = 5;     // rounds: /admin/views asks Kafka for every version's positions
 let previous = null;          // the last answer, for rates
 let delay = EVERY_MS;
+let round = 0;
+let versionsAsked = false;    // one /admin/views request at a time: it may take seconds
 const recoveryPeak = {};      // per worker: most records left in the recovery seen running
 let follow = null;
 
@@ -218,6 +222,70 @@ function renderLookupViews(cluster) {
   }
 }
 
+const STATES = {
+  live: "serving reads",
+  resident: "folded by the event-log agent beside the live version",
+  building: "being built from the start of the log, not caught up yet",
+  ready: "built and caught up with the log: can be switched to",
+  retired: "no longer built",
+  declared: "declared in its module, never built",
+};
+
+function total(parts, pick) { return parts.reduce((n, p) => n + pick(p), 0); }
+
+function renderVersions(versions) {
+  fill("versions", versions.map((v) => {
+    const row = document.createElement("tr");
+    row.dataset.view = v.view;
+    row.dataset.version = v.version;
+    cell(row, v.view);
+    cell(row, `v${v.version}`, "num");
+    const state = cell(row, v.state || "unknown",
+      {live: "ok", ready: "ok", building: "warn"}[v.state] || "");
+    state.dataset.field = "state";
+    state.title = STATES[v.state] || "";
+    const parts = v.partitions;
+    if (!parts) {
+      for (const field of ["position", "behind", "partitions"]) {
+        cell(row, "unknown", "num").dataset.field = field;
+      }
+      row.lastChild.title = "positions are not read for a version that is not built";
+      return row;
+    }
+    const folded = total(parts, (p) => p.folded), end = total(parts, (p) => p.end);
+    const position = cell(row, `${fmt(folded)} / ${fmt(end)}`, "num");
+    position.dataset.field = "position";
+    const bar = document.createElement("progress");
+    bar.max = Math.max(end, 1);
+    bar.value = end ? folded : 1;
+    bar.setAttribute("aria-label", `${v.view} v${v.version} folded of the log`);
+    position.prepend(bar, " ");
+    cell(row, fmt(total(parts, (p) => p.behind)), "num").dataset.field = "behind";
+    cell(row, parts.map((p) => `${p.partition}: ${fmt(p.folded)}/${fmt(p.end)}`).join("\n"),
+      "parts").dataset.field = "partitions";
+    return row;
+  }));
+}
+
+async function refreshVersions() {
+  if (versionsAsked) return;
+  versionsAsked = true;
+  try {
+    const response = await fetch("/admin/views", {cache: "no-store"});
+    if (!response.ok) throw new Error(`GET /admin/views answered ${response.status}`);
+    const answer = await response.json();
+    renderVersions(answer.versions);
+    $("versions-status").textContent = `(from Kafka, updated ${utcTime(new Date())})`;
+    $("versions-status").classList.remove("unknown", "bad");
+  } catch (err) {
+    const shown = $("versions").querySelector("tbody").children.length;
+    $("versions-status").textContent = `${err.message}` + (shown ? "; showing the last answer" : "");
+    $("versions-status").classList.add("bad");
+  } finally {
+    versionsAsked = false;
+  }
+}
+
 function render(cluster) {
   renderTotals(cluster);
   renderWorkers(cluster);
@@ -231,6 +299,7 @@ function render(cluster) {
 }
 
 async function refresh() {
+  if (round++ % VERSIONS_EVERY === 0) refreshVersions();
   try {
     const response = await fetch("/cluster", {cache: "no-store"});
     if (!response.ok) throw new Error(`GET /cluster answered ${response.status}`);

@@ -1,0 +1,189 @@
+"""`python -m bench.rebuild`: phase r, a view version rebuilt from a large event log beside the
+live one, and phase d of the same run to stand beside it.
+
+One local Kafka and the generated product events (`bench.data`). Phase d is the worker
+folding the products view from the log (`bench.throughput`). Phase r starts the same worker
+on d's state with a products v2 declared (`bench.rebuild_worker`), asks it to build v2 from
+the log's start, and reads the live v1 over HTTP at a steady pace, first idle, then while v2
+builds. The rebuild's rate runs from the version group's first commit to the one covering the
+whole log (`bench.observe.watch`, the worker's CPU included: it serves the reads too); its
+check is v2's changelog against the fold of the events.
+"""
+
+import argparse
+import asyncio
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import aiohttp
+import orjson
+from aiokafka.admin import AIOKafkaAdminClient
+
+from bench import report
+from bench.__main__ import fill, kafka_version, workspace
+from bench.check import changelog_rows, compare_rows
+from bench.observe import PhaseError, peak_rss_mb, watch
+from bench.pipeline_tools import percentiles
+from bench.throughput import PHASES, Run, create_worker_topics, run_phase
+from tests.integration.cluster import ROOT, Worker, wait_until_all_ready
+
+FULL = {"events": 1_000_000, "keys": 100_000}
+QUICK = {"events": 50_000, "keys": 5_000}
+READ_GAP = 0.005  # seconds between one read's answer and the next read: a steady, light load
+IDLE_READS = 2000
+RATE_LEAST = 1.0  # the rebuild's events/s over d's
+P99_MOST = 1.2  # read p99 while rebuilding over idle
+TITLE = "rebuild products v2 beside the live v1"
+
+
+async def read_live(url: str, skus: list[str], count: int | None = None,
+                    stop: asyncio.Event | None = None) -> tuple[list[float], int]:
+    """Read random skus from the live version one after another: each 200's seconds, and how
+    many answers were not 200."""
+    chooser = random.Random(8)
+    took: list[float] = []
+    failed = 0
+    async with aiohttp.ClientSession() as http:
+        while (count is None or len(took) + failed < count) and not (stop and stop.is_set()):
+            started = time.perf_counter()
+            async with http.get(f"{url}/views/products/{chooser.choice(skus)}") as response:
+                await response.read()
+            if response.status == 200:
+                took.append(time.perf_counter() - started)
+            else:
+                failed += 1
+            await asyncio.sleep(READ_GAP)
+    return took, failed
+
+
+async def rebuild_phase(run: Run) -> dict[str, Any]:
+    """Phase r on the state phase d left in `<workdir>/d`."""
+    result: dict[str, Any] = {"phase": "r", "title": TITLE}
+    token = f"bench-{uuid4().hex}"
+    worker = Worker("bench-d", run.bootstrap, run.prefix, run.workdir / "d",
+                    partitions=run.partitions, settings={"ADMIN_TOKEN": token},
+                    module="bench.rebuild_worker")
+    worker.start()
+    assert worker.process is not None
+    try:
+        await wait_until_all_ready([worker])
+        skus = sorted(run.expected.rows)
+        idle, idle_failed = await read_live(worker.url, skus, count=IDLE_READS)
+        stop = asyncio.Event()
+        reading = asyncio.create_task(read_live(worker.url, skus, stop=stop))
+        try:
+            await _start_rebuild(worker.url, token)
+            measured = await _watch(run, worker.process.pid)
+        finally:
+            stop.set()
+            during, during_failed = await reading
+        peak = peak_rss_mb(worker.process.pid)
+    except (PhaseError, OSError, RuntimeError, TimeoutError, aiohttp.ClientError) as exc:
+        return {**result, "ok": False, "check": f"FAILED: {exc}"}
+    finally:
+        worker.stop()
+    rows = await changelog_rows(run.bootstrap, f"{run.prefix}.view-products-v2-changelog",
+                                lambda key: key.decode())
+    problem = compare_rows(run.expected, rows)
+    if idle_failed or during_failed:
+        problem = (f"{idle_failed} reads idle and {during_failed} during the rebuild were not "
+                   f"200; {problem or 'rows ok'}")
+    return {**result, "events": measured.events, "seconds": round(measured.seconds, 3),
+            "events_per_s": round(measured.rate), "events_per_cpu_s": round(measured.cpu_rate),
+            "cpu_seconds": round(measured.cpu_seconds, 3), "peak_rss_mb": round(peak, 1),
+            "reads_idle": percentiles(idle), "reads_during": percentiles(during),
+            "ok": problem is None, "check": f"FAILED: {problem}" if problem else "ok"}
+
+
+async def _start_rebuild(url: str, token: str) -> None:
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{url}/admin/views/products/rebuild?version=2",
+            headers={"Authorization": f"Bearer {token}"}) as response:
+        if response.status != 200:
+            raise PhaseError(f"rebuild refused: {response.status} {await response.text()}")
+
+
+async def _watch(run: Run, pid: int) -> Any:
+    admin = AIOKafkaAdminClient(bootstrap_servers=run.bootstrap)
+    await admin.start()
+    try:
+        return await watch(pid, admin, f"{run.prefix}.view-products-v2", run.topic,
+                           run.expected.events, run.timeout)
+    finally:
+        await admin.close()
+
+
+def targets(d: dict[str, Any], r: dict[str, Any]) -> list[dict[str, Any]]:
+    if not (d.get("ok") and r.get("ok")):
+        return [{"target": "r/d", "verdict": "n/a"}, {"target": "read p99", "verdict": "n/a"}]
+    wall = r["events_per_s"] / d["events_per_s"]
+    cpu = r["events_per_cpu_s"] / d["events_per_cpu_s"]
+    p99 = r["reads_during"]["p99_ms"] / r["reads_idle"]["p99_ms"]
+    return [
+        {"target": "r/d", "least": RATE_LEAST, "events_per_s": round(wall, 2),
+         "events_per_cpu_s": round(cpu, 2), "verdict": "pass" if wall >= RATE_LEAST else "miss",
+         "verdict_per_cpu_s": "pass" if cpu >= RATE_LEAST else "miss"},
+        {"target": "read p99 during the rebuild / idle", "most": P99_MOST,
+         "value": round(p99, 2), "idle_p99_ms": r["reads_idle"]["p99_ms"],
+         "during_p99_ms": r["reads_during"]["p99_ms"],
+         "verdict": "pass" if p99 <= P99_MOST else "miss"},
+    ]
+
+
+async def measure(args: argparse.Namespace, bootstrap: str, prefix: str,
+                  workdir: Path) -> dict[str, dict[str, Any]]:
+    print("creating the worker's topics ...", flush=True)
+    await create_worker_topics(ROOT, bootstrap, prefix, args.partitions, workdir)
+    print(f"producing {args.events:,} events over {args.keys:,} skus ...", flush=True)
+    expected = await fill(bootstrap, f"{prefix}.events", args.partitions, args.events,
+                          args.keys, args.quiet)
+    run = Run(bootstrap, prefix, args.partitions, workdir, expected, sample=2000,
+              commit_interval=2.8, checkout=ROOT)
+    [d] = [phase for phase in PHASES if phase.letter == "d"]
+    print(f"phase d: {d.title} ...", flush=True)
+    phases = {"d": await run_phase(run, d)}
+    print(f"phase r: {TITLE} ...", flush=True)
+    phases["r"] = await rebuild_phase(run)
+    return phases
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.rebuild",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help=f"{QUICK['events']:,} events over {QUICK['keys']:,} skus")
+    parser.add_argument("--events", type=int, help=f"default {FULL['events']:,}")
+    parser.add_argument("--keys", type=int, help=f"default {FULL['keys']:,}")
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--workdir", type=Path, help="default: a fresh temporary directory")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    args.events, args.keys = args.events or sizes["events"], args.keys or sizes["keys"]
+    workdir, prefix, kafka = workspace(args.workdir, "rebuild")
+    try:
+        phases = asyncio.run(measure(args, kafka.start(), prefix, workdir))
+    finally:
+        kafka.stop()
+    found = targets(phases["d"], phases["r"])
+    print(f"\n{report.table(phases)}")
+    for name in ("reads_idle", "reads_during"):
+        print(f"live v1 reads, {name[6:]}: {phases['r'].get(name)}")
+    print("\n".join(str(target) for target in found))
+    report.RESULTS.mkdir(exist_ok=True)
+    path = report.RESULTS / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-rebuild.json"
+    path.write_bytes(orjson.dumps({
+        "run": {"events": args.events, "keys": args.keys, "partitions": args.partitions,
+                "quick": args.quick, "prefix": prefix, "read_gap_s": READ_GAP},
+        "machine": report.machine(kafka_version()), "phases": phases, "targets": found,
+    }, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    print(f"written to {path}; logs in {workdir}/*.log")
+    return 0 if all(phase.get("ok") for phase in phases.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
