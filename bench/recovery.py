@@ -37,7 +37,7 @@ from tables.registry import VIEWS
 from tests.integration.cluster import Worker
 
 SAMPLE = 200
-BULK_RESTORE_FROM = 10_000  # B's threshold: the bulk restore is off by default
+BULK_RESTORE_FROM = 10_000  # B's threshold, the default
 FAUST_OFFSET_KEY = b"__faust\x00offset__"  # each partition database records its changelog offset
 log = logging.getLogger(__name__)
 

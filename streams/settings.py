@@ -114,7 +114,7 @@ class Settings:
             rebalance_timeout=float(_env("REBALANCE_TIMEOUT", "60")),
             instance_id=instance_id(_env("INSTANCE_ID", ""), advertised_url,
                                     _env("STATIC_MEMBERSHIP", "true")),
-            bulk_restore_from=bulk_restore_from(_env("BULK_RESTORE_FROM", "off")),
+            bulk_restore_from=bulk_restore_from(_env("BULK_RESTORE_FROM", "10000")),
         )
 
     @property
