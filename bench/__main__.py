@@ -3,23 +3,18 @@
 import argparse
 import asyncio
 import importlib
-import re
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
 from bench import plots, report
-from bench.data import Expected, fold_into, generate
 from bench.profile import breakdown
+from bench.rebuild import TITLE, rebuild_phase, targets
 from bench.throughput import PHASES, Run, create_worker_topics, run_all
-from ops.progress import Reporter
-from tests.integration.cluster import ROOT, Kafka, free_kafka_port
+from bench.workspace import fill, kafka_version, workspace
+from tests.integration.cluster import ROOT
 
 FULL = {"events": 1_000_000, "keys": 100_000, "commit_interval": 2.8}
 QUICK = {"events": 50_000, "keys": 5_000, "commit_interval": 1.0}
@@ -63,38 +58,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-async def fill(bootstrap: str, topic: str, partitions: int, events: int,
-               keys: int, quiet: bool = False) -> Expected:
-    """Create the event topic, produce the events, and fold them as they go."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        if topic not in await admin.list_topics():
-            await admin.create_topics([NewTopic(topic, partitions, 1,
-                                                topic_configs={"retention.ms": "-1"})])
-    finally:
-        await admin.close()
-    expected = Expected()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
-                                max_batch_size=512 * 1024)
-    await producer.start()
-    try:
-        pending = []
-        with Reporter("producing events", events, quiet=quiet) as bar:
-            for key, value in generate(events, keys):
-                fold_into(expected, key, value)
-                pending.append(await producer.send(topic, value, key=key))
-                if len(pending) >= 20_000:
-                    await asyncio.gather(*pending)
-                    bar.advance(len(pending))
-                    pending.clear()
-            await asyncio.gather(*pending)
-            bar.advance(len(pending))
-    finally:
-        await producer.stop()
-    return expected
-
-
 async def throughput(args: argparse.Namespace, bootstrap: str, prefix: str,
                      workdir: Path) -> dict[str, dict[str, Any]]:
     if "d" in args.phases:
@@ -111,8 +74,6 @@ async def throughput(args: argparse.Namespace, bootstrap: str, prefix: str,
               args.commit_interval, args.checkout, args.profile)
     results = await run_all(run, args.phases, args.quiet)
     if args.rebuild and results.get("d", {}).get("ok"):
-        from bench.rebuild import TITLE, rebuild_phase, targets  # it imports this module
-
         print(f"phase r: {TITLE} ...", flush=True)
         results["r"] = await rebuild_phase(run)
         print("\n".join(str(target) for target in targets(results["d"], results["r"])))
@@ -130,21 +91,6 @@ def pipeline_phases(bootstrap: str, workdir: Path, quick: bool,
         return {}
     results: dict[str, dict[str, Any]] = pipeline.run(bootstrap, workdir, quick, capacity)
     return results
-
-
-def kafka_version() -> str:
-    found = re.search(r"<kafka\.version>(.+?)</kafka\.version>",
-                      (ROOT / "broker" / "pom.xml").read_text())
-    return found.group(1) if found else "unknown"
-
-
-def workspace(workdir: Path | None, name: str) -> tuple[Path, str, Kafka]:
-    """The run's directory (a fresh temporary one unless given), topic prefix and Kafka."""
-    workdir = workdir or Path(tempfile.mkdtemp(prefix=f"shopstream-{name}-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    kafka = Kafka(workdir / "kafka", free_kafka_port())
-    print(f"starting Kafka in {kafka.directory} ...", flush=True)
-    return workdir, f"bench-{time.strftime('%Y%m%d%H%M%S')}", kafka
 
 
 def main(argv: list[str]) -> int:

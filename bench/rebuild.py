@@ -24,11 +24,11 @@ import orjson
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench import report
-from bench.__main__ import fill, kafka_version, workspace
 from bench.check import changelog_rows, compare_rows
 from bench.observe import PhaseError, peak_rss_mb, watch
 from bench.pipeline_tools import percentiles
 from bench.throughput import PHASES, Run, create_worker_topics, run_phase
+from bench.workspace import fill, kafka_version, workspace
 from tests.integration.cluster import ROOT, Worker, wait_until_all_ready
 
 FULL = {"events": 1_000_000, "keys": 100_000}
