@@ -33,16 +33,20 @@ async def verify(self: AppCommand, urls: tuple[str, ...], quiet: bool) -> None:
     workers; fold it with the aggregates' evolvers (and the saga's inputs with its reactions)
     and compare with their stored states; compare the views with the aggregates."""
     await authenticated()
-    with Reporter("reading the event log", quiet=quiet) as bar:
-        events, unreadable = await log_check.read_log(settings.bootstrap,
-                                                      settings.topic("events"), bar)
-    unfoldable: list[str] = []
-    catalog = await view_admin.read_catalog()
-    live = {name: VERSIONS[name][catalog.live_version(name)] for name in VIEWS}
-    with Reporter("comparing the views with the workers", quiet=quiet) as bar:
-        found = await log_check.differences(events, urls, unfoldable, bar, live)
-    with Reporter("reading the stored states", quiet=quiet) as bar:
-        found += await log_check.write_side_differences(settings.bootstrap, events, [], bar)
+    try:
+        with Reporter("reading the event log", quiet=quiet) as bar:
+            events, unreadable = await log_check.read_log(settings.bootstrap,
+                                                          settings.topic("events"), bar)
+        unfoldable: list[str] = []
+        catalog = await view_admin.read_catalog()
+        live = {name: VERSIONS[name][catalog.live_version(name)] for name in VIEWS}
+        with Reporter("comparing the views with the workers", quiet=quiet) as bar:
+            found = await log_check.differences(events, urls, unfoldable, bar, live)
+        with Reporter("reading the stored states", quiet=quiet) as bar:
+            found += await log_check.write_side_differences(settings.bootstrap, events, [], bar)
+    except log_check.MissingTopic as exc:
+        print(f"error: {exc}: has a worker with this topic prefix ever run?", file=sys.stderr)
+        sys.exit(2)
     for line in found:
         self.say(line)
     self.say(f"{len(events)} events ({unreadable} unreadable, {len(unfoldable)} not foldable "
