@@ -54,6 +54,7 @@ class Settings:
     retry_cap: float
     send_timeout: float
     catch_up_lookback: float
+    stop_timeout: float
     rocksdb_memory: int
     linger_ms: int
     max_body: int
@@ -101,6 +102,7 @@ class Settings:
             retry_cap=float(_env("RETRY_CAP", "5")),
             send_timeout=float(_env("SEND_TIMEOUT", "15")),
             catch_up_lookback=float(_env("CATCH_UP_LOOKBACK", "60")),
+            stop_timeout=float(_env("STOP_TIMEOUT", "30")),
             rocksdb_memory=int(_env("ROCKSDB_MEMORY_MB", "128")) * 1024 * 1024,
             linger_ms=int(_env("LINGER_MS", "2")),
             max_body=int(_env("MAX_BODY", str(64 * 1024))),
