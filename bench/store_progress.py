@@ -1,0 +1,105 @@
+"""`python -m bench.store_progress`: what reading a row's progress costs a standby, per row.
+
+A standby applying a changelog record reads the progress of the row it replaces and of the
+record (`streams.store.is_behind`). Rows as the workers write them now (progress first) are
+timed against the same rows laid out as before (progress last, parsed whole), in one process:
+a product's and an order's state, an order's view row and a customer's orders with 1, 50 and
+400 orders (the HTTP soak's customers reach hundreds). Nothing but this process; seconds.
+"""
+
+import argparse
+import json
+import os
+import timeit
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import orjson
+
+from bench.trace import RESULTS_DIR, commit_of
+from streams import commands as c
+from streams.envelopes import Command
+from streams.store import is_behind, parsed_progress, progress_of
+from tables.fold import fold
+from tests.integration.cluster import ROOT
+from tests.unit.memory_system import AT, MemorySystem
+
+
+def shop(orders: int) -> MemorySystem:
+    system = MemorySystem()
+
+    def submit(aggregate_id: str, payload: c.Message) -> None:
+        system.submit(Command(command_id=uuid4(), type=type(payload).__name__,
+                              aggregate_id=aggregate_id, issued_at=AT, payload=payload))
+
+    submit("sku-1", c.RegisterProduct(name="bench sku-1", price=Decimal("2.50"), stock=10**6))
+    for n in range(orders):
+        submit(f"order-{n:016x}", c.PlaceOrder(customer_id="cust-1", lines=[
+            c.OrderLine(sku="sku-1", quantity=1)]))
+    return system
+
+
+def rows() -> dict[str, dict[str, Any]]:
+    """Each kind of row as a dict, its keys in the order the workers now write them."""
+    found: dict[str, dict[str, Any]] = {}
+    for orders in (1, 50, 400):
+        system = shop(orders)
+        found[f"customer-orders, {orders} orders"] = fold(system.log)["customer-orders"]["cust-1"]
+    found["orders view row"] = fold(system.log)["orders"]["order-0000000000000000"]
+    found["product state"] = system.state("product", "sku-1").model_dump(mode="json")
+    found["order state"] = system.state("order", "order-0000000000000000").model_dump(mode="json")
+    return found
+
+
+def before(row: dict[str, Any]) -> bytes:
+    """The row as written before: its version(s) after everything else."""
+    key = "version" if "version" in row else "versions"
+    return orjson.dumps({**{k: v for k, v in row.items() if k != key}, key: row[key]})
+
+
+def per_call_us(function: Any, value: bytes, current: bytes | None = None) -> float:
+    args = (value,) if current is None else (value, current)
+    timer = timeit.Timer(lambda: function(*args))
+    calls, _ = timer.autorange()
+    return min(timer.repeat(5, calls)) / calls * 1e6
+
+
+def measure() -> list[dict[str, Any]]:
+    found = []
+    for name, row in rows().items():
+        now, old = orjson.dumps(row), before(row)
+        assert progress_of(now) == progress_of(old) == parsed_progress(now) is not None
+        found.append({
+            "row": name, "bytes": len(now),
+            "before_us": round(per_call_us(progress_of, old), 3),
+            "now_us": round(per_call_us(progress_of, now), 3),
+            "is_behind_before_us": round(per_call_us(is_behind, old, old), 3),
+            "is_behind_now_us": round(per_call_us(is_behind, now, now), 3),
+        })
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.store_progress", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, help="results file (default bench/results/"
+                        "<time>-store-progress.json)")
+    args = parser.parse_args()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    found = {"started": stamp, "commit": commit_of(ROOT),
+             "load_average_1m": round(os.getloadavg()[0], 2), "rows": measure()}
+    out = args.out or RESULTS_DIR / f"{stamp}-store-progress.json"
+    out.write_text(json.dumps(found, indent=2) + "\n")
+    print(f"{'row':32} {'bytes':>6} {'before µs':>10} {'now µs':>8} "
+          f"{'is_behind before/now µs':>24}")
+    for r in found["rows"]:
+        print(f"{r['row']:32} {r['bytes']:>6} {r['before_us']:>10} {r['now_us']:>8} "
+              f"{r['is_behind_before_us']:>12} / {r['is_behind_now_us']}")
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
