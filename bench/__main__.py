@@ -1,4 +1,5 @@
-"""`python -m bench [--quick]`: one local Kafka, the events, phases a-e, then the pipeline's."""
+"""`python -m bench [--quick]`: one local Kafka, the events, phases a-e and s, then the
+pipeline's."""
 
 import argparse
 import asyncio
@@ -12,6 +13,9 @@ from typing import Any
 from bench import plots, report
 from bench.profile import breakdown
 from bench.rebuild import TITLE, rebuild_phase, targets
+from bench.scaling import TITLE as SCALING
+from bench.scaling import scaling_phase
+from bench.scaling import table as scaling_table
 from bench.throughput import PHASES, Run, create_worker_topics, run_all
 from bench.workspace import fill, kafka_version, workspace
 from tests.integration.cluster import ROOT
@@ -27,8 +31,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--events", type=int, help=f"default {FULL['events']:,}")
     parser.add_argument("--keys", type=int, help=f"skus; default {FULL['keys']:,}")
     parser.add_argument("--partitions", type=int, default=8)
-    parser.add_argument("--phases", default="abcde",
-                        help="which of a-e to run (default all), e.g. --phases cd")
+    parser.add_argument("--phases", default="abcdes",
+                        help="which of a-e and s (d scaled out to 1, 2 and 4 workers) to run "
+                             "(default all), e.g. --phases cd")
     parser.add_argument("--sample", type=int, default=2000,
                         help="rows d reads back over HTTP (seeded sample)")
     parser.add_argument("--commit-interval", type=float,
@@ -53,8 +58,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         parser.error(f"need 1 <= --keys <= --events, got {args.keys:,} and {args.events:,}")
     if not (args.checkout / "streams" / "__main__.py").exists():
         parser.error(f"--checkout {args.checkout} holds no streams/__main__.py")
-    if args.partitions < 1 or set(args.phases) - {p.letter for p in PHASES}:
-        parser.error("--partitions must be positive and --phases letters from abcde")
+    if args.partitions < 1 or set(args.phases) - {p.letter for p in PHASES} - {"s"}:
+        parser.error("--partitions must be positive and --phases letters from abcdes")
     return args
 
 
@@ -73,6 +78,10 @@ async def throughput(args: argparse.Namespace, bootstrap: str, prefix: str,
     run = Run(bootstrap, prefix, args.partitions, workdir, expected, args.sample,
               args.commit_interval, args.checkout, args.profile)
     results = await run_all(run, args.phases, args.quiet)
+    if "s" in args.phases:
+        print(f"phase s: {SCALING} ...", flush=True)
+        results["s"] = await scaling_phase(run, quiet=args.quiet)
+        print(scaling_table(results["s"]), flush=True)
     if args.rebuild and results.get("d", {}).get("ok"):
         print(f"phase r: {TITLE} ...", flush=True)
         results["r"] = await rebuild_phase(run)

@@ -165,7 +165,7 @@ async def _measure(run: Run, pid: int, group: str, log: Path) -> Measured:
     admin = AIOKafkaAdminClient(bootstrap_servers=run.bootstrap)
     await admin.start()
     try:
-        return await watch(pid, admin, group, run.topic, run.expected.events, run.timeout)
+        return await watch([pid], admin, group, run.topic, run.expected.events, run.timeout)
     except PhaseError as exc:
         raise PhaseError(f"{exc} (log: {log})") from None
     finally:
