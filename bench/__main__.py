@@ -17,7 +17,7 @@ from bench.scaling import TITLE as SCALING
 from bench.scaling import scaling_phase
 from bench.scaling import table as scaling_table
 from bench.throughput import PHASES, Run, create_worker_topics, run_all
-from bench.workspace import fill, kafka_version, workspace
+from bench.workspace import fill, folded, kafka_version, workspace
 from tests.integration.cluster import ROOT
 
 FULL = {"events": 1_000_000, "keys": 100_000, "commit_interval": 2.8}
@@ -70,11 +70,14 @@ async def throughput(args: argparse.Namespace, bootstrap: str, prefix: str,
               flush=True)
         await create_worker_topics(args.checkout, bootstrap, prefix, args.partitions, workdir)
     started = time.monotonic()
-    print(f"producing {args.events:,} events over {args.keys:,} skus to {prefix}.events "
-          f"({args.partitions} partitions) ...", flush=True)
-    expected = await fill(bootstrap, f"{prefix}.events", args.partitions, args.events,
-                          args.keys, args.quiet)
-    print(f"  done in {time.monotonic() - started:.0f}s", flush=True)
+    if set(args.phases) == {"s"}:  # s produces the events for each of its worker counts
+        expected = folded(args.events, args.keys)
+    else:
+        print(f"producing {args.events:,} events over {args.keys:,} skus to {prefix}.events "
+              f"({args.partitions} partitions) ...", flush=True)
+        expected = await fill(bootstrap, f"{prefix}.events", args.partitions, args.events,
+                              args.keys, args.quiet)
+        print(f"  done in {time.monotonic() - started:.0f}s", flush=True)
     run = Run(bootstrap, prefix, args.partitions, workdir, expected, args.sample,
               args.commit_interval, args.checkout, args.profile)
     results = await run_all(run, args.phases, args.quiet)
