@@ -4,13 +4,18 @@ A standby applying a changelog record reads the progress of the row it replaces 
 record (`streams.store.is_behind`). Rows as the workers write them now (progress first) are
 timed against the same rows laid out as before (progress last, parsed whole), in one process:
 a product's and an order's state, an order's view row and a customer's orders with 1, 50 and
-400 orders (the HTTP soak's customers reach hundreds). Nothing but this process; seconds.
+400 orders (the HTTP soak's customers reach hundreds). Then the whole standby step,
+`Store.apply_changelog_batch` into RocksDB, per record, for keys that already have a row.
+Nothing but this process; a minute or two.
 """
 
 import argparse
 import json
 import os
+import tempfile
+import time
 import timeit
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -26,8 +31,12 @@ from streams.store import is_behind, parsed_progress, progress_of
 from tables.fold import fold
 from tests.integration.cluster import ROOT
 from tests.unit.memory_system import AT, MemorySystem
+from tests.unit.test_store import StoreIn, changelog
 
 SLICES = 200
+APPLIED_KEYS = 50
+APPLY_ROUNDS = 100
+APPLIED = ("product state", "order state", "customer-orders, 50 orders")
 
 
 def shop(orders: int) -> MemorySystem:
@@ -72,6 +81,33 @@ def per_call_us(function: Any, value: bytes, current: bytes | None = None) -> fl
     return min(timer.repeat(SLICES, calls)) / calls * 1e6
 
 
+def bumped(row: dict[str, Any], by: int) -> dict[str, Any]:
+    if "version" in row:
+        return {**row, "version": row["version"] + by}
+    return {**row, "versions": {key: v + by for key, v in row["versions"].items()}}
+
+
+def standby_apply_us(row: dict[str, Any]) -> tuple[float, float]:
+    """`Store.apply_changelog_batch` per record, each record's key already holding a row, for
+    the row laid out as before and as now: the fastest of `APPLY_ROUNDS` batches of
+    `APPLIED_KEYS` records each, the two layouts taking turns."""
+    keys = [f"key-{n}".encode() for n in range(APPLIED_KEYS)]
+    layouts: list[Callable[[dict[str, Any]], bytes]] = [before, orjson.dumps]
+    best = [float("inf")] * len(layouts)
+    with tempfile.TemporaryDirectory(prefix="bench-store-") as directory:
+        stores = [StoreIn(Path(directory) / str(n)) for n in range(len(layouts))]
+        for store, layout in zip(stores, layouts, strict=True):
+            store.apply_changelog_batch(changelog(*((key, layout(row)) for key in keys)),
+                                        to_key=None, to_value=None)
+        for round_ in range(1, APPLY_ROUNDS + 1):
+            for n, (store, layout) in enumerate(zip(stores, layouts, strict=True)):
+                batch = changelog(*((key, layout(bumped(row, round_))) for key in keys))
+                started = time.perf_counter()
+                store.apply_changelog_batch(batch, to_key=None, to_value=None)
+                best[n] = min(best[n], time.perf_counter() - started)
+    return best[0] / APPLIED_KEYS * 1e6, best[1] / APPLIED_KEYS * 1e6
+
+
 def measure() -> list[dict[str, Any]]:
     found = []
     for name, row in rows().items():
@@ -84,6 +120,10 @@ def measure() -> list[dict[str, Any]]:
             "is_behind_before_us": round(per_call_us(is_behind, old, old), 3),
             "is_behind_now_us": round(per_call_us(is_behind, now, now), 3),
         })
+        if name in APPLIED:
+            was, now_us = standby_apply_us(row)
+            found[-1] |= {"standby_apply_before_us": round(was, 2),
+                          "standby_apply_now_us": round(now_us, 2)}
     return found
 
 
@@ -103,6 +143,10 @@ def main() -> None:
     for r in found["rows"]:
         print(f"{r['row']:32} {r['bytes']:>6} {r['before_us']:>10} {r['now_us']:>8} "
               f"{r['is_behind_before_us']:>12} / {r['is_behind_now_us']}")
+    for r in found["rows"]:
+        if "standby_apply_now_us" in r:
+            print(f"standby apply, {r['row']}: {r['standby_apply_before_us']} µs a record "
+                  f"before, {r['standby_apply_now_us']} now")
     print(f"written to {out}")
 
 
