@@ -43,6 +43,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                              "`git archive main` copy, to measure another projector")
     parser.add_argument("--profile", action="store_true",
                         help="sample d's worker with py-spy into <workdir>/d-profile.txt")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a SHOPSTREAM_ setting for d's and s's workers, e.g. "
+                             "STANDBY_REPLICAS=0")
     parser.add_argument("--workdir", type=Path, help="default: a fresh temporary directory")
     parser.add_argument("--no-pipeline", action="store_true", help="skip phases f-h")
     parser.add_argument("--rebuild", action="store_true",
@@ -56,6 +59,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args.commit_interval = args.commit_interval or sizes["commit_interval"]
     if not 1 <= args.keys <= args.events:
         parser.error(f"need 1 <= --keys <= --events, got {args.keys:,} and {args.events:,}")
+    if any("=" not in item for item in args.set):
+        parser.error("--set takes NAME=VALUE")
     if not (args.checkout / "streams" / "__main__.py").exists():
         parser.error(f"--checkout {args.checkout} holds no streams/__main__.py")
     if args.partitions < 1 or set(args.phases) - {p.letter for p in PHASES} - {"s"}:
@@ -79,7 +84,8 @@ async def throughput(args: argparse.Namespace, bootstrap: str, prefix: str,
                               args.keys, args.quiet)
         print(f"  done in {time.monotonic() - started:.0f}s", flush=True)
     run = Run(bootstrap, prefix, args.partitions, workdir, expected, args.sample,
-              args.commit_interval, args.checkout, args.profile)
+              args.commit_interval, args.checkout, args.profile,
+              dict(item.split("=", 1) for item in args.set))
     results = await run_all(run, args.phases, args.quiet)
     if "s" in args.phases:
         print(f"phase s: {SCALING} ...", flush=True)
@@ -125,7 +131,8 @@ def main(argv: list[str]) -> int:
     path = report.write({
         "run": {"events": args.events, "keys": args.keys, "partitions": args.partitions,
                 "quick": args.quick, "prefix": prefix, "commit_interval": args.commit_interval,
-                "checkout": str(args.checkout.resolve())},
+                "checkout": str(args.checkout.resolve()),
+                "settings": dict(item.split("=", 1) for item in args.set)},
         "machine": report.machine(kafka_version()),
         "phases": results,
         "targets": found,

@@ -35,7 +35,7 @@ async def scaling_phase(run: Run, counts: tuple[int, ...] = COUNTS,
         steps.append(await _step(run, count, quiet))
         print(f"  {summary(steps[-1])}", flush=True)
     found: dict[str, Any] = {"phase": "s", "title": TITLE, "partitions": run.partitions,
-                             "steps": steps, **efficiency(steps)}
+                             "settings": run.settings, "steps": steps, **efficiency(steps)}
     failed = [f"{s['workers']} workers: {s['check']}" for s in steps if not s["ok"]]
     return {**found, "ok": not failed, "check": "; ".join(failed) or "ok"}
 
@@ -44,7 +44,8 @@ async def _step(run: Run, count: int, quiet: bool) -> dict[str, Any]:
     prefix = f"{run.prefix}-s{count}"
     step: dict[str, Any] = {"workers": count, "prefix": prefix}
     workers = [start_worker(run.checkout, f"bench-s{count}-{n}", run.bootstrap, prefix,
-                            run.workdir / f"s{count}" / f"worker-{n}", run.partitions)
+                            run.workdir / f"s{count}" / f"worker-{n}", run.partitions,
+                            run.settings)
                for n in range(1, count + 1)]
     try:
         await wait_until_all_ready(workers)
