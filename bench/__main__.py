@@ -17,6 +17,7 @@ from bench.scaling import TITLE as SCALING
 from bench.scaling import scaling_phase
 from bench.scaling import table as scaling_table
 from bench.throughput import PHASES, Run, create_worker_topics, run_all
+from bench.trace import commit_of
 from bench.workspace import fill, folded, kafka_version, workspace
 from tests.integration.cluster import ROOT
 
@@ -113,6 +114,7 @@ def pipeline_phases(bootstrap: str, workdir: Path, quick: bool,
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
+    commit = commit_of(args.checkout)  # what the workers start from, before anyone commits
     workdir, prefix, kafka = workspace(args.workdir, "bench")
     try:
         bootstrap = kafka.start()
@@ -131,7 +133,7 @@ def main(argv: list[str]) -> int:
     path = report.write({
         "run": {"events": args.events, "keys": args.keys, "partitions": args.partitions,
                 "quick": args.quick, "prefix": prefix, "commit_interval": args.commit_interval,
-                "checkout": str(args.checkout.resolve()),
+                "checkout": str(args.checkout.resolve()), "commit": commit,
                 "settings": dict(item.split("=", 1) for item in args.set)},
         "machine": report.machine(kafka_version()),
         "phases": results,
