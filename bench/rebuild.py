@@ -111,7 +111,7 @@ async def _watch(run: Run, pid: int) -> Any:
     admin = AIOKafkaAdminClient(bootstrap_servers=run.bootstrap)
     await admin.start()
     try:
-        return await watch(pid, admin, f"{run.prefix}.view-products-v2", run.topic,
+        return await watch([pid], admin, f"{run.prefix}.view-products-v2", run.topic,
                            run.expected.events, run.timeout)
     finally:
         await admin.close()
