@@ -141,8 +141,11 @@ async def test_customer_orders_v2_is_built_through_its_own_repartition_topic(
     assert code == 0, output
     assert not [s for s in readers.statuses if s >= 500], readers.statuses
     assert readers.backwards == []
+    assert "served by 2 worker(s) asked within" in output, output
     for worker in workers:
-        assert (await local(http, worker))["live_here"]["customer-orders"] == 2
+        here = await local(http, worker)
+        assert here["live_here"]["customer-orders"] == 2
+        print(f"switch to v2: {output.strip()}; on {worker.name}: {here['switches'][-1]}")
 
     for customer, token in tokens.items():  # read through either worker, with the last token
         status, body = await get_json(
