@@ -31,6 +31,7 @@ from tables.registry import is_resident
 from tables.view import View
 
 RECHECKS = 3
+RECHECK_PAUSE = 1.0  # doubled each time: Faust sends a resident row's changelog record late
 
 def describe(entries: list[dict[str, Any]]) -> Iterator[str]:
     for entry in entries:
@@ -96,9 +97,10 @@ async def compare(old: View, new: View, say: Callable[[str], None], quiet: bool,
                 for line in row_differences(key, old, new, *rows.pop(key)):
                     found += 1
                     say(line)
-            for _ in range(RECHECKS):
+            for attempt in range(RECHECKS):
                 if not suspects:
                     break
+                await asyncio.sleep(RECHECK_PAUSE * 2 ** attempt)
                 rows = await _read_again(pair, partition, suspects, urls, wait, say)
                 suspects = {key for key, (x, y) in rows.items() if not level(x, y)}
             for key in sorted(rows):

@@ -28,9 +28,10 @@ SLOW_CLI = 600.0  # compare waits up to 300 s for v1, which recovers slowly afte
 
 
 async def views(kafka: Kafka, prefix: str, worker: Worker, *arguments: str,
-                urls: tuple[str, ...] = (), module: str = "streams") -> tuple[int, str]:
+                urls: tuple[str, ...] = (), module: str = "streams",
+                command: str = "views") -> tuple[int, str]:
     run = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", module, "views", *arguments,
+        sys.executable, "-m", module, command, *arguments,
         *(part for url in urls for part in ("--url", url)), "--quiet", cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "SHOPSTREAM_BROKER": f"kafka://{kafka.bootstrap}",
