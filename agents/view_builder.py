@@ -217,6 +217,16 @@ def _actives() -> set[int]:
     return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == events}
 
 
+def builder_for(view: View) -> Builder:
+    """A version keyed by aggregate folds the event log; any other one goes through a
+    repartition topic of its own first."""
+    if view.by_aggregate:
+        return Builder(view)
+    from agents.version_repartition import RepartitionedBuilder  # it builds on Builder
+
+    return RepartitionedBuilder(view)
+
+
 BUILDERS: dict[tuple[str, int], Builder] = {}
 TASKS: dict[tuple[str, int], asyncio.Task[None]] = {}
 
@@ -228,7 +238,7 @@ async def supervise_builders() -> None:
     while True:
         wanted = set(catalog.to_build()) if catalog.loaded else set(TASKS)
         for slot in wanted - set(TASKS):
-            BUILDERS[slot] = Builder(VERSIONS[slot[0]][slot[1]])
+            BUILDERS[slot] = builder_for(VERSIONS[slot[0]][slot[1]])
             TASKS[slot] = asyncio.create_task(BUILDERS[slot].run())
         for slot in set(TASKS) - wanted:
             task = TASKS.pop(slot)

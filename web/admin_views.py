@@ -30,6 +30,10 @@ def local() -> dict[str, Any]:
             "unfoldable": builder.unfoldable,
             "applied": {str(p): progress.applied.get((builder.view.table_name, p))
                         for p in sorted(builder.ready)},
+            **({} if builder.view.by_aggregate else {"reached": {
+                str(p): {str(source): offset for source, offset in progress.sources.get(
+                    (builder.view.table_name, p), {}).items()}
+                for p in sorted(builder.ready)}}),
         } for builder in BUILDERS.values()},
         "catalog_loaded": catalog.loaded,
         "switches": [{"view": view, "version": version, "seconds": round(took, 4)}
