@@ -14,7 +14,13 @@ from agents.batching import grouped
 from agents.dead_letters import park
 from streams.envelopes import Event, parse_event
 from streams.faust_patches import as_current
-from tables.storage import flush_rows, store_index, store_row, stored_row
+from tables.storage import (
+    flush_rows,
+    restore_index_entry,
+    store_index,
+    store_row,
+    stored_row,
+)
 from tables.subscriptions import subscriptions
 from tables.view import View, apply
 
@@ -67,9 +73,12 @@ async def _fold_key(view: View, key: str, items: list[Parsed]) -> None:
             versions.append(folded)
     if not versions:
         if redelivered and stored is not None:
-            # A row reaches RocksDB before its changelog record is acknowledged: a worker
-            # killed in between keeps the row and loses the record, and the batch it folds
-            # again changes nothing. Writing the row again sends the record.
+            # A worker killed before its records were all acknowledged can leave a changelog
+            # with the row but not its index entry (they go out in separate batches), or
+            # RocksDB with the row but not its record; the batch it folds again changes
+            # nothing. Writing the row and its index entry again sends both records.
+            if view.listing is not None and view.listing.index is not None:
+                restore_index_entry(view, row["data"], key)
             store_row(view, key, stored, partition)
         return
     try:

@@ -144,6 +144,15 @@ def store_index(view: View, before: Data | None, after: Data, key: str) -> None:
         index.pop(old.encode(), None)
 
 
+def restore_index_entry(view: View, data: Data, key: str) -> None:
+    """Put back the row's index entry if it is missing, inside a stream."""
+    assert view.listing is not None
+    entry = view.listing.index_key(data, key)
+    index = INDEX_TABLES[view.name]
+    if entry is not None and index.get(entry.encode()) is None:
+        index[entry.encode()] = b""
+
+
 def list_partition(view: View, partition: int, query: Query) -> tuple[list[Found], bool]:
     """One partition's first `query.limit` matching rows past the cursor, in key order, and
     whether more may follow; read from the index when the query filters on it."""
