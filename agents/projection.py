@@ -14,7 +14,13 @@ from agents.batching import grouped
 from agents.dead_letters import park
 from streams.envelopes import Event, parse_event
 from streams.faust_patches import as_current
-from tables.storage import store_index, store_row, stored_row
+from tables.storage import (
+    flush_rows,
+    restore_index_entry,
+    store_index,
+    store_row,
+    stored_row,
+)
 from tables.subscriptions import subscriptions
 from tables.view import View, apply
 
@@ -33,16 +39,20 @@ async def read(record: EventT) -> Event | None:
 
 async def fold(view: View, keyed: list[tuple[str, Parsed]]) -> None:
     """Fold each key's events in order and write each key (each window of a windowed view)
-    once: one store put and one changelog record per key per batch."""
+    once: one row and one changelog record per key per batch, flushed before it returns."""
     groups = grouped(((key, view.window_start(event) if view.window else None), (record, event))
                      for key, (record, event) in keyed)
-    for (key, _), items in groups.items():
-        await _fold_key(view, key, items)
+    try:
+        for (key, _), items in groups.items():
+            await _fold_key(view, key, items)
+    finally:
+        await flush_rows(view)
 
 
 async def _fold_key(view: View, key: str, items: list[Parsed]) -> None:
     as_current(items[-1][0])
-    stored = stored_row(view, key)
+    partition = items[-1][0].message.partition
+    stored = stored_row(view, key, partition)
     row = before = orjson.loads(stored) if stored is not None else None
     versions = []
     redelivered = False
@@ -63,17 +73,20 @@ async def _fold_key(view: View, key: str, items: list[Parsed]) -> None:
             versions.append(folded)
     if not versions:
         if redelivered and stored is not None:
-            # Faust puts a row in RocksDB at once and its changelog record later: a worker
-            # killed in between keeps the row and loses the record, and the batch it folds
-            # again changes nothing. Writing the row again sends the record.
-            store_row(view, key, stored)
+            # A worker killed before its records were all acknowledged can leave a changelog
+            # with the row but not its index entry (they go out in separate batches), or
+            # RocksDB with the row but not its record; the batch it folds again changes
+            # nothing. Writing the row and its index entry again sends both records.
+            if view.listing is not None and view.listing.index is not None:
+                restore_index_entry(view, row["data"], key)
+            store_row(view, key, stored, partition)
         return
     try:
         if view.listing is not None and view.listing.index is not None:
             # The index first: a batch redelivered after a crash in between finds the row as
             # it was and moves the entry again; the other way round it would find nothing to do.
             store_index(view, before and before["data"], row["data"], key)
-        store_row(view, key, orjson.dumps(row))
+        store_row(view, key, orjson.dumps(row), partition)
     except Exception as exc:  # a row that cannot be stored parks its key's events, no more
         log.exception("%s could not store row %r", view.table_name, key)
         for record, _ in items:

@@ -33,7 +33,10 @@ scope at once, which interrupts a delivery blocked on a full stream buffer just 
 did. About 15 % cheaper per event; the whole fault suite passes with it.
 
 Flushing. Faust's producer flush before a commit could return with changelog records still
-in its buffer; here it waits for every one (`Buffer`).
+in its buffer; here it waits for every one (`Buffer`). Rows written behind (tables.storage)
+hand their changelog records to aiokafka as whole batches (`Producer.send_records`); the
+flush Faust awaits before each commit waits for those too, and raises if one failed, so no
+offset is committed past a row whose changelog record was lost.
 
 Fencing. A worker stopped past its session (SIGSTOP) is out of its group; its consumer
 watches for such a stop (`streams.membership`), and its producer then refuses every record,
@@ -335,6 +338,48 @@ class Producer(aiokafka.Producer):
         if not self.app.conf.producer_threaded:
             self.buffer = Buffer(loop=self.loop, beacon=self.beacon)
             self.buffer.app = self.app
+        self.failures: list[BaseException] = []
+
+    async def send_records(self, topic: str, partition: int,
+                           records: Iterable[tuple[bytes, bytes]]) -> list[tuple[Any, int]]:
+        """Hand `records` for one partition to aiokafka as whole batches, without Faust's future,
+        buffer entry and callback per record: each batch's future (resolving to its first
+        offset) and its record count. A batch that fails (but for `Fenced`) makes the next
+        `flush`, which Faust's consumer awaits before every commit, raise."""
+        if self.stopped():
+            refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            refused.set_exception(Fenced(f"not sent to {topic}: this worker is out of its group"))
+            return [(refused, 0)]
+        producer = self._ensure_producer()
+        sent = []
+        batch = producer.create_batch()
+        for key, value in records:
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                sent.append(await self._send_batch(producer, batch, topic, partition))
+                batch = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None)
+        if batch.record_count():
+            sent.append(await self._send_batch(producer, batch, topic, partition))
+        return sent
+
+    async def _send_batch(self, producer: Any, batch: Any, topic: str,
+                          partition: int) -> tuple[Any, int]:
+        batch.close()  # nothing else may join it: its offsets are counted from its first
+        future = await producer.send_batch(batch, topic, partition=partition)
+        future.add_done_callback(self._sent)
+        return future, batch.record_count()
+
+    def _sent(self, future: Any) -> None:
+        exception = None if future.cancelled() else future.exception()
+        if future.cancelled() or (exception is not None and not isinstance(exception, Fenced)):
+            self.failures.append(exception or asyncio.CancelledError())
+
+    async def flush(self) -> None:
+        await super().flush()
+        if self.failures:
+            failures, self.failures = self.failures, []
+            raise RuntimeError(f"{len(failures)} batches of changelog records were not sent, "
+                               f"the first: {failures[0]!r}") from failures[0]
 
     def stopped(self) -> bool:
         membership = getattr(self.app.consumer, "membership", None)

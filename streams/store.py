@@ -13,7 +13,7 @@ stopped can still send a few older rows when it runs again, after the new owner'
 
 import logging
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -84,6 +84,13 @@ class Store(rocksdb.Store):
     def set_persisted_offset(self, tp: TP, offset: int) -> None:
         self.replayed.add(tp)
         super().set_persisted_offset(tp, offset)
+
+    def write_rows(self, partition: int, rows: Mapping[bytes, bytes]) -> None:
+        """Put rows into one partition's database in one write batch."""
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        for key, value in rows.items():
+            batch.put(key, value)
+        partition_database(self, partition).write(batch)
 
     def write_restored(self, tp: TP, records: Sequence["ChangelogRecord"]) -> None:
         """Write changelog records of one partition read in bulk, and the offset of the last

@@ -2,6 +2,15 @@
 
 A view keyed plainly is a RocksDB table of JSON rows; a windowed view is a Faust tumbling
 windowed table over its events' time. Reads outside a stream (HTTP handlers) come here.
+
+With SHOPSTREAM_WRITE_BEHIND=on (off by default until the fault scenarios pass with it on
+every run), rows of a plainly keyed view are written behind: a fold puts them in `PENDING`,
+where reads see them, and `flush_rows` writes them at the fold's end, per partition one
+RocksDB write batch and their changelog records in whole producer batches, instead of a
+Faust table write (a RocksDB put, a changelog future and an offset put) per row. Faust's
+consumer awaits those records before it commits the offsets that produced them
+(`faust_patches.Producer.flush`). Windowed views, the index tables and stores other than
+RocksDB (the agent tests' memory store) stay on Faust's table path.
 """
 
 from collections.abc import Iterator
@@ -9,9 +18,11 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
+from faust.types import TP
 
 from streams.app import app, bytes_table, settings
-from streams.faust_patches import partition_items, stored_value
+from streams.faust_patches import Producer, partition_items, stored_value
+from streams.store import Store
 from tables.listing import INDEX_SEPARATOR, Data, Found, Query, select
 from tables.registry import VIEWS
 from tables.view import View
@@ -41,11 +52,25 @@ INDEX_TABLES = {
 """Per view with an index: one empty value per row, keyed `value NUL row-key`."""
 
 
-def stored_row(view: View, key: str) -> bytes | None:
+PENDING: dict[str, dict[int, dict[bytes, bytes]]] = {}
+"""Per view and partition, the rows folded and not yet flushed."""
+
+
+def written_behind(view: View) -> bool:
+    return (settings.write_behind and not view.window
+            and isinstance(VIEW_TABLES[view.name].data, Store))
+
+
+def stored_row(view: View, key: str, partition: int) -> bytes | None:
     """The row a projection folds into, inside a stream: the current window's, if windowed."""
+    if written_behind(view):
+        raw = PENDING.get(view.name, {}).get(partition, {}).get(key.encode())
+        if raw is not None:
+            return raw
+        return stored_value(VIEW_TABLES[view.name].data, partition, key.encode())
     if not view.window:
-        raw: bytes | None = VIEW_TABLES[view.name].get(key.encode())
-        return raw
+        found: bytes | None = VIEW_TABLES[view.name].get(key.encode())
+        return found
     try:
         current: bytes = WINDOWED[view.name][key].current()
     except KeyError:
@@ -53,15 +78,46 @@ def stored_row(view: View, key: str) -> bytes | None:
     return current
 
 
-def store_row(view: View, key: str, row: bytes) -> None:
-    if view.window:
+def store_row(view: View, key: str, row: bytes, partition: int) -> None:
+    if written_behind(view):
+        PENDING.setdefault(view.name, {}).setdefault(partition, {})[key.encode()] = row
+    elif view.window:
         WINDOWED[view.name][key] = row
     else:
         VIEW_TABLES[view.name][key.encode()] = row
 
 
+async def flush_rows(view: View) -> None:
+    """Write the view's pending rows: all of them into RocksDB before anything is awaited, so
+    a reader finds each row in one place or the other; then their changelog records. Each
+    partition's stored changelog offset moves once its records are acknowledged."""
+    pending = PENDING.pop(view.name, None)
+    if not pending:
+        return
+    table = VIEW_TABLES[view.name]
+    store: Store = table.data
+    for partition, rows in pending.items():
+        store.write_rows(partition, rows)
+    topic = table.changelog_topic.get_topic_name()
+    producer = app.producer
+    assert isinstance(producer, Producer)
+    for partition, rows in pending.items():
+        tp = TP(topic, partition)
+        for future, count in await producer.send_records(topic, partition, rows.items()):
+            future.add_done_callback(lambda done, tp=tp, count=count: _persist(store, tp, done,
+                                                                               count))
+
+
+def _persist(store: Store, tp: TP, sent: Any, count: int) -> None:
+    if not sent.cancelled() and sent.exception() is None:
+        store.set_persisted_offset(tp, sent.result().offset + count - 1)
+
+
 def read_row(view_name: str, key: str) -> dict[str, Any] | None:
-    raw = VIEW_TABLES[view_name].get(key.encode())
+    raw = next((rows[key.encode()] for rows in PENDING.get(view_name, {}).values()
+                if key.encode() in rows), None)
+    if raw is None:
+        raw = VIEW_TABLES[view_name].get(key.encode())
     return orjson.loads(raw) if raw is not None else None
 
 
@@ -88,6 +144,15 @@ def store_index(view: View, before: Data | None, after: Data, key: str) -> None:
         index[new.encode()] = b""
     if old is not None:
         index.pop(old.encode(), None)
+
+
+def restore_index_entry(view: View, data: Data, key: str) -> None:
+    """Put back the row's index entry if it is missing, inside a stream."""
+    assert view.listing is not None
+    entry = view.listing.index_key(data, key)
+    index = INDEX_TABLES[view.name]
+    if entry is not None and index.get(entry.encode()) is None:
+        index[entry.encode()] = b""
 
 
 def list_partition(view: View, partition: int, query: Query) -> tuple[list[Found], bool]:

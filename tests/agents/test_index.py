@@ -64,3 +64,29 @@ async def test_an_order_moves_between_index_entries_once_whatever_is_redelivered
     assert changelog == [(f"placed\0{order}".encode(), b""),
                          (f"confirmed\0{order}".encode(), b""),
                          (f"placed\0{order}".encode(), None)]
+
+
+async def test_an_index_entry_lost_with_a_crash_is_put_back_when_its_batch_comes_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The row's changelog record got out and its index entry's did not: the worker restored
+    from the changelogs has the row and no entry, and folding the batch again changes no row."""
+    async def dropped(*_: Any, **__: Any) -> None:
+        return None
+
+    for topic in REPARTITIONED.values():
+        monkeypatch.setattr(topic, "send", dropped)
+    monkeypatch.setattr(topics.reservation_saga, "send", dropped)
+    order = f"order-{uuid4().hex[:6]}"
+    placed = order_event(order, 1, e.OrderPlaced(
+        channel="web", customer_id="cust-1", lines=[c.OrderLine(sku="s", quantity=2)]))
+    index = INDEX_TABLES["orders"]
+    entry = f"placed\0{order}".encode()
+    async with read_event_log.test_context() as agent:
+        for _ in range(2):
+            progress.applied.pop(("orders", 4), None)
+            await agent.put(placed, key=order.encode(), partition=4)
+            assert await progress.wait_until("orders", 4, lambda: ("orders", 4) in progress.applied,
+                                             timeout=10)
+            assert entry in index
+            index.data.pop(entry)
