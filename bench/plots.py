@@ -159,7 +159,7 @@ def soak(found: dict[str, Any]) -> Figure | None:
     axes[0].plot(ends, [w["answered_per_s"] for w in windows], "o-", color=WORKER)
     axes[0].axhline(windows[0]["offered_per_s"], color=PEER, linestyle="--", label="offered")
     axes[0].set_title("answered commands/s per window", fontsize=10)
-    axes[0].set_ylim(bottom=0)
+    axes[0].set_ylim(0, 1.2 * max(w["offered_per_s"] for w in windows))
     axes[0].legend(fontsize=8)
     for name, style in (("p50_ms", "o-"), ("p99_ms", "^:")):
         axes[1].plot(ends, [w["latency"][name] for w in windows], style, label=name[:3])
