@@ -82,6 +82,7 @@ async def rebuild_phase(run: Run) -> dict[str, Any]:
             stop.set()
             during, during_failed = await reading
         peak = peak_rss_mb(worker.process.pid)
+        apart = await _folded_apart(worker.url)
     except (PhaseError, OSError, RuntimeError, TimeoutError, aiohttp.ClientError) as exc:
         return {**result, "ok": False, "check": f"FAILED: {exc}"}
     finally:
@@ -95,6 +96,7 @@ async def rebuild_phase(run: Run) -> dict[str, Any]:
     return {**result, "events": measured.events, "seconds": round(measured.seconds, 3),
             "events_per_s": round(measured.rate), "events_per_cpu_s": round(measured.cpu_rate),
             "cpu_seconds": round(measured.cpu_seconds, 3), "peak_rss_mb": round(peak, 1),
+            "folded_apart": apart,
             "reads_idle": percentiles(idle), "reads_during": percentiles(during),
             "ok": problem is None, "check": f"FAILED: {problem}" if problem else "ok"}
 
@@ -105,6 +107,13 @@ async def _start_rebuild(url: str, token: str) -> None:
             headers={"Authorization": f"Bearer {token}"}) as response:
         if response.status != 200:
             raise PhaseError(f"rebuild refused: {response.status} {await response.text()}")
+
+
+async def _folded_apart(url: str) -> int:
+    """Records of the build folded in a process of its own (agents/build_process.py)."""
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/admin/views/local") as response:
+        built = (await response.json())["built_here"].get("products-v2", {})
+    return int(built.get("folded_apart", 0))
 
 
 async def _watch(run: Run, pid: int) -> Any:
