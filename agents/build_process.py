@@ -1,12 +1,11 @@
 """The worker's handle on a view version's build running in an OS process of its own.
 
 While a version is far behind the log's end on the partitions a worker owns, the fold runs
-in a child process at the lowest CPU priority (`agents.build_apart`), so that the kernel
-serves the worker's reads first: Linux's SCHED_IDLE (a waking worker preempts the child at
-once) and nice 19. The child runs the worker's own program (`python -m <the worker's
-module> build-apart <view> <version> <partitions>`), so it knows the same views. It lives
-while its stdin is open: closing it stops the child at once, and so does the worker's
-death, even by SIGKILL. It says what it folded on its stdout, one JSON line a batch.
+in a child process at a low CPU priority (`agents.build_apart`), so that the kernel serves
+the worker's reads first. The child runs the worker's own program (`python -m <the
+worker's module> build-apart <view> <version> <partitions>`), so it knows the same views.
+It lives while its stdin is open: closing it stops the child at once, and so does the
+worker's death, even by SIGKILL. It says what it folded on its stdout, one JSON line a batch.
 """
 
 import asyncio
@@ -22,7 +21,7 @@ import orjson
 from tables.view import View
 
 log = logging.getLogger(__name__)
-NICE = 19
+NICE = 10  # the worker runs at 0: the build gets the CPU the worker leaves
 STOP_WAIT = 5.0
 HANDED_BACK = 0  # the child's exit code when its partitions are near the log's end
 
@@ -32,12 +31,6 @@ def program() -> list[str]:
     spec = getattr(sys.modules["__main__"], "__spec__", None)
     module = spec.name.removesuffix(".__main__") if spec is not None else "streams"
     return [sys.executable, "-m", module]
-
-
-def lower_priority(pid: int) -> None:
-    os.setpriority(os.PRIO_PROCESS, pid, NICE)
-    if hasattr(os, "SCHED_IDLE"):
-        os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
 
 
 class BuildProcess:
@@ -57,7 +50,7 @@ class BuildProcess:
             ",".join(map(str, sorted(partitions))),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
         with suppress(ProcessLookupError):
-            lower_priority(process.pid)
+            os.setpriority(os.PRIO_PROCESS, process.pid, NICE)
         log.info("building %s on partitions %s in process %s", view.table_name,
                  sorted(partitions), process.pid)
         return cls(process, partitions, on_batch)
