@@ -28,11 +28,11 @@ def local() -> dict[str, Any]:
         "built_here": {builder.view.table_name: {
             "partitions": sorted(builder.ready), "folded": builder.folded,
             "folded_apart": builder.folded_apart,
+            "apart": {"pid": builder.apart.process.pid,
+                      "partitions": sorted(builder.apart.partitions)} if builder.apart else None,
             "unfoldable": builder.unfoldable,
             "applied": {str(p): progress.applied.get((builder.view.table_name, p))
                         for p in sorted(builder.ready)},
-            "apart": {"pid": builder.apart.process.pid,
-                      "partitions": sorted(builder.apart.partitions)} if builder.apart else None,
         } for builder in BUILDERS.values()},
         "catalog_loaded": catalog.loaded,
         "switches": [{"view": view, "version": version, "seconds": round(took, 4)}
