@@ -6,7 +6,6 @@ topic, so start-up is left out and nothing the process says about itself is trus
 
 import asyncio
 import time
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,9 +60,11 @@ def cpu_seconds(process: psutil.Process) -> float:
     times = process.cpu_times()
     total = times.user + times.system + times.children_user + times.children_system
     for child in process.children(recursive=True):
-        with suppress(psutil.NoSuchProcess):
+        try:
             child_times = child.cpu_times()
-            total += child_times.user + child_times.system
+        except psutil.NoSuchProcess:
+            continue
+        total += child_times.user + child_times.system
     return float(total)
 
 
