@@ -9,6 +9,7 @@ import click
 import orjson
 from faust.cli import AppCommand, argument, option
 
+from agents import build_apart as apart
 from agents import view_admin
 from ops import dlq as dead_letter_tools
 from ops import outbox as outbox_relay
@@ -198,6 +199,13 @@ async def _views_action(self: AppCommand, action: str, view: str, versions: tupl
         self.say(f"served by {len(urls)} worker(s) asked within {seconds:.3f} s")
         return
     self.say(await view_admin.retire(chosen, view_tools.wait_released(urls, chosen)))
+
+
+@app.command(argument("view"), argument("version", type=int), argument("partitions"))
+async def build_apart(self: AppCommand, view: str, version: int, partitions: str) -> None:
+    """Started by a worker, not by hand: fold a view version on the worker's partitions in
+    a process of its own (agents/build_process.py)."""
+    await apart.run(VERSIONS[view][version], {int(p) for p in partitions.split(",")})
 
 
 def json_text(value: Any) -> str:

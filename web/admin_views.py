@@ -27,6 +27,9 @@ def local() -> dict[str, Any]:
         "live_here": {name: catalog.live_version(name) for name in VERSIONS},
         "built_here": {builder.view.table_name: {
             "partitions": sorted(builder.ready), "folded": builder.folded,
+            "folded_apart": builder.folded_apart,
+            "apart": {"pid": builder.apart.process.pid,
+                      "partitions": sorted(builder.apart.partitions)} if builder.apart else None,
             "unfoldable": builder.unfoldable,
             "applied": {str(p): progress.applied.get((builder.view.table_name, p))
                         for p in sorted(builder.ready)},
