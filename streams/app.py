@@ -44,6 +44,11 @@ class App(faust_patches.App):
         await super().on_shutdown()
         mark_clean_stop(Path(self.conf.tabledir))
 
+    async def on_start(self) -> None:
+        await super().on_start()
+        for topic in self.project_topics:
+            await topic.maybe_declare()
+
 
 def give_up_stopping() -> None:
     """A stop that cannot finish (Kafka gone: the last sends and commits wait for it) ends
@@ -54,11 +59,6 @@ def give_up_stopping() -> None:
               settings.stop_timeout)
     logging.shutdown()
     os._exit(1)
-
-    async def on_start(self) -> None:
-        await super().on_start()
-        for topic in self.project_topics:
-            await topic.maybe_declare()
 
 
 app = App(
