@@ -10,12 +10,12 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 import aiohttp
 import orjson
-import psutil
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -86,10 +86,16 @@ async def until(condition: Callable[[], Awaitable[bool]], timeout: float = WAIT)
 
 
 async def gone(pid: int) -> bool:
+    return exited(pid)
+
+
+def exited(pid: int) -> bool:
+    """No longer there, or a zombie (Linux's /proc)."""
     try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return True
+    return stat.rpartition(")")[2].split()[0] == "Z"
 
 
 async def local(http: aiohttp.ClientSession, worker: Worker) -> dict[str, Any]:
