@@ -13,7 +13,7 @@ While the version is far behind the log's end, the fold runs in a process of its
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
@@ -27,12 +27,9 @@ from streams import topics
 from streams.app import app, settings
 from streams.envelopes import parse_event
 from streams.kafka_clients import client_options
-from streams.partitioning import owning_partition
 from streams.store import is_behind
 from tables.catalog import catalog
 from tables.progress import progress
-from tables.registry import VERSIONS, is_resident
-from tables.storage import read_row
 from tables.version_store import PartitionStore, VersionStore
 from tables.view import Data, View, apply
 
@@ -280,59 +277,3 @@ def _keep_furthest(store: PartitionStore, records: Iterable[ConsumerRecord[bytes
 def _actives() -> set[int]:
     events = topics.events.get_topic_name()
     return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == events}
-
-
-def builder_for(view: View) -> Builder:
-    """A version keyed by aggregate folds the event log; any other one goes through a
-    repartition topic of its own first."""
-    if view.by_aggregate:
-        return Builder(view)
-    from agents.version_repartition import RepartitionedBuilder  # it builds on Builder
-
-    return RepartitionedBuilder(view)
-
-
-BUILDERS: dict[tuple[str, int], Builder] = {}
-TASKS: dict[tuple[str, int], asyncio.Task[None]] = {}
-
-
-@app.task
-async def supervise_builders() -> None:
-    """Keep a builder running for every version the catalog says is building or live, and
-    drop the rows of retired ones."""
-    while True:
-        wanted = set(catalog.to_build()) if catalog.loaded else set(TASKS)
-        for slot in wanted - set(TASKS):
-            BUILDERS[slot] = builder_for(VERSIONS[slot[0]][slot[1]])
-            TASKS[slot] = asyncio.create_task(BUILDERS[slot].run())
-        for slot in set(TASKS) - wanted:
-            task = TASKS.pop(slot)
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
-            builder = BUILDERS.pop(slot)
-            if catalog.states.get(slot) == "retired":
-                builder.store.drop()
-            else:
-                for partition in list(builder.store.partitions):
-                    builder.store.close(partition)
-        for (view, version), state in list(catalog.states.items()):
-            if state == "retired" and (view, version) not in TASKS:
-                VersionStore(settings.data_dir / "views" / f"{view}-v{version}").drop()
-        await catalog.changed.wait_until(lambda: False, 1.0)
-
-
-def live_view(name: str) -> View:
-    """The version of a view that serves its reads now."""
-    return VERSIONS[name][catalog.live_version(name)]
-
-
-def read_live_row(view: View, key: str) -> dict[str, Any] | None:
-    """A row of `view` (resident or built here); LookupError when this worker cannot serve it."""
-    if is_resident(view):
-        return read_row(view.name, key)
-    builder = BUILDERS.get((view.name, view.version))
-    if builder is None:
-        raise LookupError(f"{view.table_name} is not built on this worker")
-    raw = builder.row(key, owning_partition(key, settings.partitions))
-    return orjson.loads(raw) if raw is not None else None

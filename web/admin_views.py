@@ -9,8 +9,8 @@ from faust.web import Request, Response, View
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from agents import view_admin
+from agents.builders import BUILDERS
 from agents.view_aliases import SWITCHES
-from agents.view_builder import BUILDERS
 from streams.app import app
 from tables.catalog import catalog
 from tables.progress import progress
