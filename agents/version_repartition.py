@@ -21,8 +21,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 
 from agents.repartition import SOURCE, WATERMARK, WATERMARK_PREFIX
@@ -33,6 +32,7 @@ from agents.view_builder import (
     _actives,
     changelog_of,
     ensure_changelog,
+    ensure_topic,
     group_of,
 )
 from streams import topics
@@ -56,17 +56,7 @@ def fold_group_of(view: View) -> str:
 
 async def ensure_repartition(view: View) -> None:
     await ensure_changelog(view)
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
-    try:
-        response = await admin.create_topics([NewTopic(
-            repartition_of(view), settings.partitions, settings.replication,
-            topic_configs={"retention.ms": "-1"})])
-    finally:
-        await admin.close()
-    for topic, code, *_ in response.topic_errors:
-        if code not in (0, TopicAlreadyExistsError.errno):
-            raise RuntimeError(f"cannot create {topic}: Kafka error {code}")
+    await ensure_topic(repartition_of(view), {"retention.ms": "-1"})
 
 
 def encode_reached(reached: Reached) -> str:

@@ -48,12 +48,16 @@ def changelog_of(view: View) -> str:
 
 
 async def ensure_changelog(view: View) -> None:
+    await ensure_topic(changelog_of(view), {"cleanup.policy": "compact"})
+
+
+async def ensure_topic(name: str, configs: dict[str, str]) -> None:
+    """Create the topic with the app's partitions and replication, unless it exists."""
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         response = await admin.create_topics([NewTopic(
-            changelog_of(view), settings.partitions, settings.replication,
-            topic_configs={"cleanup.policy": "compact"})])
+            name, settings.partitions, settings.replication, topic_configs=configs)])
     finally:
         await admin.close()
     for topic, code, *_ in response.topic_errors:
