@@ -6,15 +6,15 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 
-def _not_float(value: object) -> object:
-    if isinstance(value, float):
-        raise ValueError("money is a decimal string such as \"19.99\", never a float")
+def _not_a_number(value: object) -> object:
+    if isinstance(value, int | float):
+        raise ValueError("money is a decimal string such as \"19.99\", never a JSON number")
     return value
 
 
 MONEY_PATTERN = r"^([1-9][0-9]{0,15}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$"
 Money = Annotated[
-    Decimal, BeforeValidator(_not_float), Field(gt=0, max_digits=18, decimal_places=2),
+    Decimal, BeforeValidator(_not_a_number), Field(gt=0, max_digits=18, decimal_places=2),
     WithJsonSchema({"type": "string", "pattern": MONEY_PATTERN, "examples": ["19.99"]}),
 ]
 Name = Annotated[str, Field(min_length=1, max_length=200)]

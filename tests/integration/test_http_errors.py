@@ -48,6 +48,8 @@ CASES: list[tuple[str, str, str, dict[str, str], bytes, int, str]] = [
     ("a JSON array", "POST", "/commands", JSON_BODY, b"[1, 2]", 422, "invalid command"),
     ("money as a float", "POST", "/commands", JSON_BODY,
      orjson.dumps(command(type="ChangePrice", payload={"price": 1.5})), 422, "invalid"),
+    ("money as an integer", "POST", "/commands", JSON_BODY,
+     orjson.dumps(command(type="ChangePrice", payload={"price": 3})), 422, "invalid"),
     ("bad wait flag", "POST", "/commands?wait=perhaps", JSON_BODY, orjson.dumps(command()),
      400, "wait must be true or false"),
     ("body over the limit", "POST", "/commands", JSON_BODY, b" " * (LIMIT + 1), 413,

@@ -50,8 +50,9 @@ def test_unreadable_bytes_are_refused(raw: bytes) -> None:
     assert refusal(raw)
 
 
-def test_money_is_never_a_float() -> None:
-    raw = place_order(type="ChangePrice", aggregate_id="sku-1", payload={"price": 1.5})
+@pytest.mark.parametrize("price", [1.5, 3])
+def test_money_is_never_a_json_number(price: float) -> None:
+    raw = place_order(type="ChangePrice", aggregate_id="sku-1", payload={"price": price})
     assert refusal(raw)[0]["field"] == "payload.price"
     command = parse_command(place_order(type="ChangePrice", payload={"price": "1.50"}))
     assert command.payload == c.ChangePrice(price=Decimal("1.50"))
