@@ -94,6 +94,7 @@ app = App(
     broker_max_poll_records=2000,
     autodiscover=False,
     Table=faust_patches.Table,
+    PartitionAssignor=faust_patches.PartitionAssignor,
     TableManager=restore.TableManager,
     loghandlers=[],
 )

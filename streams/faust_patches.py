@@ -52,6 +52,10 @@ changelog created moments ago can show 0 partitions, which Faust took for a mism
 A list query reads one partition's database from a key on (`partition_items`): Faust's own
 iteration walks every active partition, always from the first key.
 
+Assignment. Faust's assignor leaves out a topic the leader's metadata does not show yet
+("Ignoring missing topic"); here such a topic is assigned by the partitions the app declared
+it with (`PartitionAssignor`).
+
 """
 
 import asyncio
@@ -74,6 +78,7 @@ import faust
 from aiokafka.errors import IllegalStateError
 from faust import EventT
 from faust import streams as faust_streams
+from faust.assignor import partition_assignor
 from faust.stores import rocksdb
 from faust.tables import manager, recovery
 from faust.transport.drivers import aiokafka
@@ -455,6 +460,50 @@ class Table(faust.Table):
         if self.app.consumer.topic_partitions(self.changelog_topic_name) == 0:
             return
         super()._verify_source_topic_partitions(source_topic)
+
+
+class PartitionAssignor(partition_assignor.PartitionAssignor):
+    """Faust's assignor, which assigns a topic missing from the leader's metadata by the
+    partitions the app declared it with, instead of leaving it out.
+
+    A table's changelog created moments before the group's first rebalance could be missing
+    from the leader's metadata then; Faust left it out of the assignment, so it was nobody's,
+    active or standby, until the next rebalance. A worker killed and started again meanwhile
+    rejoins as the same static member without a rebalance, gets that assignment back, and
+    restores nothing of the table: the saga, finding no state for an order, ignored its
+    `OrderCancelled` (kill-9: `reservation-saga` states stored `confirmed`, folded `cancelled`)."""
+
+    def _get_copartitioned_groups(  # type: ignore[override]  # per app, not per class
+            self, topics: Any, cluster: Any, subscriptions: Any) -> Any:
+        declared = WithDeclared(cluster, declared_partitions(self.app))
+        return super()._get_copartitioned_groups(topics, declared, subscriptions)
+
+
+class WithDeclared:
+    """Cluster metadata that answers for a topic it does not show yet with its declared
+    partitions."""
+
+    def __init__(self, cluster: Any, declared: Mapping[str, int]) -> None:
+        self.cluster, self.declared = cluster, declared
+
+    def partitions_for_topic(self, topic: str) -> set[int] | None:
+        found: set[int] | None = self.cluster.partitions_for_topic(topic)
+        if not found and self.declared.get(topic):
+            log.warning("%s is not in the metadata yet: assigned by its %s declared partitions",
+                        topic, self.declared[topic])
+            return set(range(self.declared[topic]))
+        return found
+
+
+def declared_partitions(app: Any) -> dict[str, int]:
+    """Each topic the app's agents read and each table's changelog, by its partition count."""
+    default = app.conf.topic_partitions
+    found = {table.changelog_topic.get_topic_name(): table.changelog_topic.partitions or default
+             for table in app.tables.values()}
+    for channel in app.topics:
+        for name in getattr(channel, "topics", ()):
+            found.setdefault(name, channel.partitions or default)
+    return found
 
 
 class App(faust.App):
