@@ -159,6 +159,7 @@ class Consumer(aiokafka.Consumer):
         self.fetched_at = 0
         self.expected: dict[TP, int] = {}  # the next offset to hand over, per stream partition
         self.reread: dict[TP, int] = {}
+        self.handed: set[TP] = set()  # stream partitions handed a record since the assignment
         self.suspend_flow = Suspension()
         self.deliveries: set[asyncio.Timeout] = set()
         self.assignments = 0  # how many assignments this consumer has had
@@ -196,7 +197,7 @@ class Consumer(aiokafka.Consumer):
         self.assignments += 1
         self.ends_at_assignment = None
         for books in (self._acked, self._acked_index, self._gap, self._read_offset,
-                      self._committed_offset, self.expected, self.reread):
+                      self._committed_offset, self.expected, self.reread, self.handed):
             books.clear()
         await super().on_partitions_assigned(assigned, generation_id)
 
@@ -277,6 +278,13 @@ class Consumer(aiokafka.Consumer):
             if self.seeks != self.fetched_at:
                 return  # a seek began: it reads the rest of this fetch again
             if tp.topic not in changelogs:
+                if tp not in self.handed:
+                    self.handed.add(tp)
+                    # Where each partition starts against its committed offset: after a
+                    # kill -9 a partition once started past it, unnoticed (docs/benchmarks.md).
+                    log.info("%s[%s]: first record handed over since the assignment: %s "
+                             "(committed: %s)", tp.topic, tp.partition, message.offset,
+                             self._committed_offset.get(tp))
                 self.expected[tp] = message.offset + 1
             yield tp, message
 
