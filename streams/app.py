@@ -95,6 +95,7 @@ app = App(
     autodiscover=False,
     Table=faust_patches.Table,
     Stream=faust_patches.Stream,
+    PartitionAssignor=faust_patches.PartitionAssignor,
     TableManager=restore.TableManager,
     loghandlers=[],
 )

@@ -56,6 +56,10 @@ changelog created moments ago can show 0 partitions, which Faust took for a mism
 A list query reads one partition's database from a key on (`partition_items`): Faust's own
 iteration walks every active partition, always from the first key.
 
+Assignment. Faust's assignor leaves out a topic the leader's metadata does not show yet
+("Ignoring missing topic"); here such a topic is assigned by the partitions the app declared
+it with (`PartitionAssignor`).
+
 """
 
 import asyncio
@@ -78,6 +82,7 @@ import faust
 from aiokafka.errors import IllegalStateError
 from faust import EventT
 from faust import streams as faust_streams
+from faust.assignor import partition_assignor
 from faust.stores import rocksdb
 from faust.tables import manager, recovery
 from faust.transport.drivers import aiokafka
@@ -160,6 +165,7 @@ class Consumer(aiokafka.Consumer):
         self.fetched_at = 0
         self.expected: dict[TP, int] = {}  # the next offset to hand over, per stream partition
         self.reread: dict[TP, int] = {}
+        self.handed: set[TP] = set()  # stream partitions handed a record since the assignment
         self.suspend_flow = Suspension()
         self.deliveries: set[asyncio.Timeout] = set()
         self.assignments = 0  # how many assignments this consumer has had
@@ -197,7 +203,7 @@ class Consumer(aiokafka.Consumer):
         self.assignments += 1
         self.ends_at_assignment = None
         for books in (self._acked, self._acked_index, self._gap, self._read_offset,
-                      self._committed_offset, self.expected, self.reread):
+                      self._committed_offset, self.expected, self.reread, self.handed):
             books.clear()
         await super().on_partitions_assigned(assigned, generation_id)
 
@@ -278,6 +284,13 @@ class Consumer(aiokafka.Consumer):
             if self.seeks != self.fetched_at:
                 return  # a seek began: it reads the rest of this fetch again
             if tp.topic not in changelogs:
+                if tp not in self.handed:
+                    self.handed.add(tp)
+                    # Where each partition starts against its committed offset: after a
+                    # kill -9 a partition once started past it, unnoticed (docs/benchmarks.md).
+                    log.info("%s[%s]: first record handed over since the assignment: %s "
+                             "(committed: %s)", tp.topic, tp.partition, message.offset,
+                             self._committed_offset.get(tp))
                 self.expected[tp] = message.offset + 1
             yield tp, message
 
@@ -523,6 +536,50 @@ class Stream(faust.Stream):
         finally:
             self.enable_acks = acking
             self._processors.remove(add_to_buffer)
+
+
+class PartitionAssignor(partition_assignor.PartitionAssignor):
+    """Faust's assignor, which assigns a topic missing from the leader's metadata by the
+    partitions the app declared it with, instead of leaving it out.
+
+    A table's changelog created moments before the group's first rebalance could be missing
+    from the leader's metadata then; Faust left it out of the assignment, so it was nobody's,
+    active or standby, until the next rebalance. A worker killed and started again meanwhile
+    rejoins as the same static member without a rebalance, gets that assignment back, and
+    restores nothing of the table: the saga, finding no state for an order, ignored its
+    `OrderCancelled` (kill-9: `reservation-saga` states stored `confirmed`, folded `cancelled`)."""
+
+    def _get_copartitioned_groups(  # type: ignore[override]  # per app, not per class
+            self, topics: Any, cluster: Any, subscriptions: Any) -> Any:
+        declared = WithDeclared(cluster, declared_partitions(self.app))
+        return super()._get_copartitioned_groups(topics, declared, subscriptions)
+
+
+class WithDeclared:
+    """Cluster metadata that answers for a topic it does not show yet with its declared
+    partitions."""
+
+    def __init__(self, cluster: Any, declared: Mapping[str, int]) -> None:
+        self.cluster, self.declared = cluster, declared
+
+    def partitions_for_topic(self, topic: str) -> set[int] | None:
+        found: set[int] | None = self.cluster.partitions_for_topic(topic)
+        if not found and self.declared.get(topic):
+            log.warning("%s is not in the metadata yet: assigned by its %s declared partitions",
+                        topic, self.declared[topic])
+            return set(range(self.declared[topic]))
+        return found
+
+
+def declared_partitions(app: Any) -> dict[str, int]:
+    """Each topic the app's agents read and each table's changelog, by its partition count."""
+    default = app.conf.topic_partitions
+    found = {table.changelog_topic.get_topic_name(): table.changelog_topic.partitions or default
+             for table in app.tables.values()}
+    for channel in app.topics:
+        for name in getattr(channel, "topics", ()):
+            found.setdefault(name, channel.partitions or default)
+    return found
 
 
 class App(faust.App):

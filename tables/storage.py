@@ -3,8 +3,8 @@
 A view keyed plainly is a RocksDB table of JSON rows; a windowed view is a Faust tumbling
 windowed table over its events' time. Reads outside a stream (HTTP handlers) come here.
 
-With SHOPSTREAM_WRITE_BEHIND=on (off by default until the fault scenarios pass with it on
-every run), rows of a plainly keyed view are written behind: a fold puts them in `PENDING`,
+With SHOPSTREAM_WRITE_BEHIND=on (the default; `off` writes every row through Faust's table),
+rows of a plainly keyed view are written behind: a fold puts them in `PENDING`,
 where reads see them, and `flush_rows` writes them at the fold's end, per partition one
 RocksDB write batch and their changelog records in whole producer batches, instead of a
 Faust table write (a RocksDB put, a changelog future and an offset put) per row. Faust's

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +49,14 @@ def chart(rows: list[dict[str, Any]], path: Path) -> str:
     return f"chart: {drawn}" if drawn else "no recovery chart: no scenario timed a recovery"
 
 
-async def main(names: list[str], out: Path, quiet: bool = False) -> list[Row]:
+async def main(names: list[str], out: Path, quiet: bool = False,
+               settings: dict[str, str] | None = None) -> list[Row]:
     rows = []
     document = describe_run()
+    document["settings"] = settings or {}
     with Reporter("fault scenarios", len(names), quiet=quiet) as bar:
-        for scenario in (BY_NAME[n] for n in names):
+        for scenario in (replace(BY_NAME[n], settings={**BY_NAME[n].settings, **(settings or {})})
+                         for n in names):
             print(f"== {scenario.name}", flush=True)
             row = await play(scenario, out / scenario.name)
             for problem in row.problems:
@@ -77,12 +81,17 @@ if __name__ == "__main__":
     parser.add_argument("--out", type=Path,
                         default=ROOT / ".faults" / time.strftime("%Y%m%d-%H%M%S"),
                         help="where the clusters' files, logs and results.json go")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a worker setting for every scenario, without SHOPSTREAM_ "
+                             "(e.g. WRITE_BEHIND=on); the workers do not inherit this "
+                             "process's SHOPSTREAM_* environment")
     args = parser.parse_args()
+    chosen_settings = dict(pair.split("=", 1) for pair in args.set)
     # Our own clients retry through the faults; their connection errors are expected noise.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     chosen = args.names or [s.name for s in SCENARIOS if s.fast or not args.fast]
     args.out.mkdir(parents=True, exist_ok=True)
-    done = asyncio.run(main(chosen, args.out, args.quiet))
+    done = asyncio.run(main(chosen, args.out, args.quiet, chosen_settings))
     print(markdown(list(COLUMNS), [cells(as_json(row)) for row in done]))
     RESULTS.mkdir(parents=True, exist_ok=True)
     which = "-".join(chosen) if args.names else "fast" if args.fast else "all"

@@ -42,6 +42,12 @@ def cells(row: dict[str, Any]) -> list[str]:
             str(row["seconds"]), "pass" if row["passed"] else "FAIL"]
 
 
+def settings_note(settings: dict[str, str] | None) -> str:
+    if not settings:
+        return ""
+    return ", workers set " + ", ".join(f"`{k}={v}`" for k, v in sorted(settings.items()))
+
+
 def markdown(header: list[str], lines: list[list[str]]) -> str:
     rows = [header, ["---"] * len(header), *lines]
     return "\n".join("| " + " | ".join(line) + " |" for line in rows)
@@ -111,6 +117,7 @@ def page(paths: list[Path], chart_link: str | None = None) -> str:
         f"- `{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}`: "
         f"{run['started']} to {run['finished']}, commit {run['commit']}, "
         f"{run['cpus']} CPUs, load average at the start {run['load_average']}"
+        f"{settings_note(run.get('settings'))}"
         for path, run in zip(paths, runs, strict=True))
     text = [
         "# Fault suite results",
