@@ -30,7 +30,7 @@ from streams.faust_patches import partition_items, stored_value
 from streams.kafka_clients import client_options
 from tables.registry import VIEWS, promoted
 from tables.storage import INDEX_TABLES, VIEW_TABLES, write_now
-from tables.version_store import group_of
+from tables.version_store import VersionStore, group_of
 from tables.view import Data, View, apply
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ async def promote_owned(view: View) -> None:
     events = topics.events.get_topic_name()
     owned = [TopicPartition(events, tp.partition) for tp in app.assignor.assigned_actives()
              if tp.topic == events]
+    VersionStore(settings.data_dir / "views" / view.table_name).drop()  # the build's copy
     for attempt in range(1, ATTEMPTS + 1):
         try:
             await promote(view, sorted(owned))
@@ -53,6 +54,8 @@ async def promote_owned(view: View) -> None:
             log.exception("%s: folding what its build had not reached failed (attempt %s)",
                           view.table_name, attempt)
             await asyncio.sleep(attempt)
+    log.error("%s: gave up folding what its build had not reached; its rows may lack events "
+              "until the partitions are assigned again", view.table_name)
 
 
 async def promote(view: View, tps: list[TopicPartition]) -> None:
