@@ -15,6 +15,7 @@ changes nothing (`tables.view.apply`).
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from functools import partial
 
 import orjson
@@ -67,13 +68,15 @@ async def promote(view: View, tps: list[TopicPartition]) -> None:
             continue
         start = max(built[tp].offset, 0) if tp in built else 0
         end = max(resident[tp].offset, 0) if tp in resident else 0
-        events = await read_range(tp, start, end)
-        changed = await fold_gap(view, tp.partition, events)
+        read = changed = 0
+        async for events in read_range(tp, start, end):
+            read += len(events)
+            changed += await fold_gap(view, tp.partition, events)
         indexed = await make_index(view, tp.partition)
         caught_up[tp] = OffsetAndMetadata(max(start, end), RESIDENT)
         log.info("%s made resident on partition %s: the %s events from the build's offset %s "
                  "to the app's %s changed %s rows; %s index entries", view.table_name,
-                 tp.partition, len(events), start, end, changed, indexed)
+                 tp.partition, read, start, end, changed, indexed)
     if caught_up:
         await commit(group_of(view), caught_up)
 
@@ -100,18 +103,18 @@ async def commit(group: str, offsets: dict[TopicPartition, OffsetAndMetadata]) -
         await consumer.stop()
 
 
-async def read_range(tp: TopicPartition, start: int, end: int) -> list[Event]:
-    """The readable events of the partition at offsets [start, end)."""
+async def read_range(tp: TopicPartition, start: int, end: int) -> AsyncIterator[list[Event]]:
+    """The readable events of the partition at offsets [start, end), a fetch at a time."""
     if start >= end:
-        return []
+        return
     consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
     await consumer.start()
-    events = []
     try:
         consumer.assign([tp])
         consumer.seek(tp, max(start, (await consumer.beginning_offsets([tp]))[tp]))
         while await consumer.position(tp) < end:
             fetched = await consumer.getmany(tp, timeout_ms=1000, max_records=5000)
+            events = []
             for record in fetched.get(tp, []):
                 if record.offset >= end:
                     break
@@ -119,13 +122,14 @@ async def read_range(tp: TopicPartition, start: int, end: int) -> list[Event]:
                     events.append(parse_event(record.value))
                 except ValidationError:
                     continue  # parked when the resident agent met it
+            yield events
     finally:
         await consumer.stop()
-    return events
 
 
 async def fold_gap(view: View, partition: int, events: list[Event]) -> int:
-    """Fold the events into the version's rows of one partition; how many rows changed."""
+    """Fold the events into the version's rows of one partition; how many rows changed (a
+    row changed by two calls counts twice)."""
     store = VIEW_TABLES[view.name].data
     rows: dict[str, Data | None] = {}
     changed: set[str] = set()
