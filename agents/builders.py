@@ -17,7 +17,7 @@ from streams.app import app, settings
 from streams.partitioning import owning_partition
 from tables.catalog import catalog
 from tables.registry import VERSIONS, is_resident
-from tables.storage import read_row
+from tables.storage import drop_resident_tables, read_row
 from tables.version_store import VersionStore
 from tables.view import View
 
@@ -55,6 +55,7 @@ async def supervise_builders() -> None:
         for (view, version), state in list(catalog.states.items()):
             if state == "retired" and (view, version) not in TASKS:
                 VersionStore(settings.data_dir / "views" / f"{view}-v{version}").drop()
+                drop_resident_tables(VERSIONS[view][version])
         await catalog.changed.wait_until(lambda: False, 1.0)
 
 

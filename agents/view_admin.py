@@ -17,12 +17,12 @@ from agents.version_repartition import (
     folded_positions,
     repartition_of,
 )
-from agents.view_builder import changelog_of, group_of
 from streams.app import app, settings
 from streams.kafka_clients import client_options
 from tables.catalog import Catalog, live_key, live_record, version_key, version_record
 from tables.registry import VERSIONS, buildable, is_resident
-from tables.storage import VIEW_TABLES
+from tables.storage import VIEW_TABLES, resident_changelogs
+from tables.version_store import changelog_of, group_of
 from tables.view import View
 
 
@@ -138,7 +138,7 @@ async def status(catalog: Catalog) -> list[dict[str, Any]]:
             entry: dict[str, Any] = {"view": name, "version": number, "state": state,
                                      "resident": is_resident(view),
                                      "new_fields": sorted(view.new_fields)}
-            if state != "retired" and state != "declared":
+            if state not in ("retired", "declared", "former"):
                 found = await positions(view)
                 entry["partitions"] = [{"partition": p.partition, "folded": p.folded,
                                         "end": p.end, "behind": p.behind} for p in found]
@@ -219,7 +219,7 @@ async def switch(view: View, force: bool, wait: float) -> str:
         raise Refused(refused)
     catalog = await read_catalog()
     state = catalog.state(view.name, view.version)
-    if state in ("declared", "retired"):
+    if state in ("declared", "retired", "former"):
         raise Refused(f"{view.table_name} is {state}: run `views rebuild {view.name} "
                       f"--version {view.version}` first")
     if not force and not is_resident(view):  # the resident version never stops folding
@@ -246,15 +246,19 @@ async def retire(view: View, stopped: Any = None) -> str:
                  version_record(view.name, view.version, "retired"))
     if stopped is not None:
         await stopped
-    names = [changelog_of(view), *([repartition_of(view)] if repartitioned(view) else [])]
+    names = [changelog_of(view), *([repartition_of(view)] if repartitioned(view) else []),
+             *resident_changelogs(view)]
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         response = await admin.delete_topics(names)
     finally:
         await admin.close()
+    deleted = []
     for topic, code, *_ in response.topic_error_codes:
         if code not in (0, UnknownTopicOrPartitionError.errno):
             raise Refused(f"{view.table_name} is retired, but deleting {topic} failed: Kafka "
                           f"error {code}; run retire again")
-    return f"{view.table_name}: retired, {' and '.join(names)} deleted"
+        if code == 0:
+            deleted.append(topic)
+    return f"{view.table_name}: retired, {' and '.join(deleted) or 'no topic left'} deleted"

@@ -30,21 +30,13 @@ from streams.kafka_clients import client_options
 from streams.store import is_behind
 from tables.catalog import catalog
 from tables.progress import progress
-from tables.version_store import PartitionStore, VersionStore
+from tables.version_store import PartitionStore, VersionStore, changelog_of, group_of
 from tables.view import Data, View, apply
 
 log = logging.getLogger(__name__)
 IDLE = 0.2
 RESTART_AFTER = 2.0
 FOLD_SLICE = 20  # records folded (or rows sent) between two turns of the event loop
-
-
-def group_of(view: View) -> str:
-    return settings.topic(f"view-{view.table_name}")
-
-
-def changelog_of(view: View) -> str:
-    return settings.topic(f"view-{view.table_name}-changelog")
 
 
 async def ensure_changelog(view: View) -> None:

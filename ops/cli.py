@@ -8,6 +8,7 @@ import agents.builders
 import agents.command_handler
 import agents.dead_letter_watch
 import agents.event_log
+import agents.promotion
 import agents.repartition
 import agents.results
 import agents.saga_agent
@@ -27,10 +28,10 @@ import web.views
 from streams.app import app
 
 REGISTERED = (agents.command_handler, agents.dead_letter_watch, agents.event_log,
-              agents.repartition, agents.results, agents.saga_agent, agents.view_aliases,
-              agents.builders, ops.commands, web.admin_views, web.cluster, web.dashboard,
-              web.dead_letters, web.lists, web.middleware, web.monitoring, web.openapi, web.push,
-              web.rankings, web.views)
+              agents.promotion, agents.repartition, agents.results, agents.saga_agent,
+              agents.view_aliases, agents.builders, ops.commands, web.admin_views, web.cluster,
+              web.dashboard, web.dead_letters, web.lists, web.middleware, web.monitoring,
+              web.openapi, web.push, web.rankings, web.views)
 
 
 def main() -> None:

@@ -38,6 +38,8 @@ def describe(entries: list[dict[str, Any]]) -> Iterator[str]:
         line = f"{entry['view']} v{entry['version']}  {entry['state']}"
         if entry.get("resident"):
             line += " (resident)"
+        if entry["state"] == "former":
+            line += "  (folded by nothing: retire it, or rebuild it to use it again)"
         if "partitions" in entry:
             line += "  " + "  ".join(f"[{p['partition']}] {p['folded']}/{p['end']}"
                                      for p in entry["partitions"])

@@ -67,12 +67,16 @@ class Catalog:
 
     def state(self, view: str, version: int) -> str:
         """live, building (or built: whether it has caught up is a question of positions),
-        retired, resident (folded by the event-log agent) or declared (never built)."""
+        retired, resident (folded by the event-log agent), former (older than the resident
+        version and not built: folded by nothing, its topics kept until it is retired) or
+        declared (never built)."""
         if self.live_version(view) == version:
             return "live"
         if VIEWS[view].version == version:
             return "resident"
-        return self.states.get((view, version), "declared")
+        if (view, version) in self.states:
+            return self.states[view, version]
+        return "former" if version < VIEWS[view].version else "declared"
 
     def to_build(self) -> list[tuple[str, int]]:
         """The built versions every worker should keep folding: building or live ones."""

@@ -30,6 +30,15 @@ def is_resident(view: View) -> bool:
     return VIEWS[view.name].version == view.version
 
 
+def promoted(view: View) -> bool:
+    """A resident version that is not its view's first: one built beside an earlier version,
+    then made resident by a deploy. Its Faust tables use its built changelog, and the
+    event-log agent folds it from where its build left off (`agents.promotion`). Views keyed
+    other than by aggregate and windowed views are not made resident this way."""
+    return (is_resident(view) and view.by_aggregate and view.window is None
+            and view.version != min(VERSIONS[view.name]))
+
+
 def buildable(view: View) -> bool:
     """A version built beside the resident one: not windowed (a built version keeps one row
     per key); one keyed other than by aggregate is built through a repartition topic."""

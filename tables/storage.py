@@ -13,8 +13,10 @@ consumer awaits those records before it commits the offsets that produced them
 RocksDB (the agent tests' memory store) stay on Faust's table path.
 """
 
-from collections.abc import Iterator
+import shutil
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -24,18 +26,48 @@ from streams.app import app, bytes_table, settings
 from streams.faust_patches import Producer, partition_items, stored_value
 from streams.store import Store
 from tables.listing import INDEX_SEPARATOR, Data, Found, Query, select
-from tables.registry import VIEWS
+from tables.registry import VIEWS, promoted
+from tables.version_store import changelog_of
 from tables.view import View
 
 WINDOW_RETENTION = timedelta(days=400)
 
 
 def _table(view: View) -> Any:
+    if promoted(view):
+        return app.Table(view.table_name, partitions=settings.partitions, key_type=bytes,
+                         value_type=bytes, changelog_topic=_built_changelog(view))
     if view.window is None:
         return bytes_table(view.table_name)
     # JSON keys: a windowed table's keys are (key, (window start, window end)).
     return app.Table(view.table_name, partitions=settings.partitions, key_type=str,
                      value_type=bytes)
+
+
+def _built_changelog(view: View) -> Any:
+    """A built version's changelog as its Faust table's: the same raw key (the row key) and
+    value (the row's JSON) as Faust's own changelog of a bytes table."""
+    return app.topic(changelog_of(view), key_type=bytes, value_type=bytes,
+                     key_serializer="raw", value_serializer="raw",
+                     partitions=settings.partitions, compacting=True, deleting=False,
+                     acks=False, internal=True, maxsize=131_072, allow_empty=True)
+
+
+def resident_changelogs(view: View) -> list[str]:
+    """The changelogs Faust gave the version's tables while it was resident (the rows and,
+    if it has one, the index): `<app id>-<table>-changelog`."""
+    names = [view.table_name]
+    if view.listing is not None and view.listing.index is not None:
+        names.append(f"{view.table_name}-by-{view.listing.index}")
+    return [f"{app.conf.id}-{name}-changelog" for name in names]
+
+
+def drop_resident_tables(view: View) -> None:
+    """Delete this worker's RocksDB files of a version that is resident no more."""
+    if VIEWS[view.name].version == view.version:
+        return
+    for path in Path(app.conf.tabledir).glob(f"{view.table_name}-*"):  # and its index's
+        shutil.rmtree(path, ignore_errors=True)
 
 
 VIEW_TABLES = {name: _table(view) for name, view in VIEWS.items()}
@@ -106,6 +138,19 @@ async def flush_rows(view: View) -> None:
         for future, count in await producer.send_records(topic, partition, rows.items()):
             future.add_done_callback(lambda done, tp=tp, count=count: _persist(store, tp, done,
                                                                                count))
+
+
+async def write_now(table: Any, partition: int, rows: Mapping[bytes, bytes]) -> None:
+    """Write rows into one partition of a RocksDB table outside any stream: into its
+    database, then their changelog records, acknowledged before it returns."""
+    store: Store = table.data
+    store.write_rows(partition, rows)
+    topic = table.changelog_topic.get_topic_name()
+    producer = app.producer
+    assert isinstance(producer, Producer)
+    for future, count in await producer.send_records(topic, partition, rows.items()):
+        sent = await future
+        store.set_persisted_offset(TP(topic, partition), sent.offset + count - 1)
 
 
 def _persist(store: Store, tp: TP, sent: Any, count: int) -> None:

@@ -7,7 +7,21 @@ from pathlib import Path
 
 import rocksdict
 
+from streams.app import settings
+from tables.view import View
+
 CHANGELOG_POSITION = b"\x00changelog"  # the next changelog offset this database has
+
+
+def group_of(view: View) -> str:
+    """The consumer group a built version folds the event log with."""
+    return settings.topic(f"view-{view.table_name}")
+
+
+def changelog_of(view: View) -> str:
+    """A built version's changelog; also the changelog of its Faust tables once it is made
+    resident (`tables.registry.promoted`)."""
+    return settings.topic(f"view-{view.table_name}-changelog")
 
 
 class PartitionStore:

@@ -241,7 +241,8 @@ def _admin_paths() -> JSON:
     return {
         "/admin/views": {"get": {
             "summary": "every view version's state (live, resident, building, ready, retired, "
-                       "declared) and per partition its folded offset against the log end",
+                       "declared, former) and per partition its folded offset against the log "
+                       "end",
             "responses": {"200": _json("the versions", anything)}}},
         "/admin/views/local": {"get": {
             "summary": "what this worker serves and builds, and its last switches",

@@ -1,15 +1,17 @@
 """View versions: orders v2 folds old and new events alike, and the catalog says which serves."""
 
 from pathlib import Path
+from types import ModuleType
 
 import orjson
 
 from streams.envelopes import parse_event
+from tables import orders
 from tables.catalog import Catalog, live_record, version_record
 from tables.compare import field_differences
 from tables.fold import fold
 from tables.orders import VIEW, VIEW_V2, OrderV2
-from tables.registry import VERSIONS, VIEWS, buildable, is_resident
+from tables.registry import VERSIONS, VIEWS, buildable, is_resident, promoted, register
 from tables.view import apply
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "events"
@@ -53,6 +55,24 @@ def test_the_catalog_switches_rolls_back_and_retires_by_records() -> None:
     assert catalog.live_version("orders") == 1 and catalog.state("orders", 1) == "live"
     catalog.observe(version_record("orders", 2, "retired"))
     assert catalog.state("orders", 2) == "retired" and catalog.to_build() == []
+
+
+def test_a_deploy_making_v2_resident_leaves_v1_former_until_retired() -> None:
+    assert not promoted(VIEW)
+    deployed = ModuleType(orders.__name__)
+    deployed.VIEW, deployed.VERSIONS = VIEW_V2, orders.VERSIONS
+    register(deployed)
+    try:
+        assert promoted(VIEW_V2) and buildable(VIEW) and not buildable(VIEW_V2)
+        catalog = Catalog()
+        catalog.observe(live_record("orders", 2))
+        assert catalog.state("orders", 2) == "live" and catalog.state("orders", 1) == "former"
+        assert catalog.to_build() == []  # nothing folds v1 any more
+        catalog.observe(version_record("orders", 1, "retired"))
+        assert catalog.state("orders", 1) == "retired"
+    finally:
+        register(orders)
+    assert VIEWS["orders"] is VIEW
 
 
 def test_the_catalog_skips_what_it_cannot_use() -> None:

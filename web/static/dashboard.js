@@ -229,6 +229,7 @@ const STATES = {
   ready: "built and caught up with the log: can be switched to",
   retired: "no longer built",
   declared: "declared in its module, never built",
+  former: "older than the resident version, folded by nothing: retire it or rebuild it",
 };
 
 function total(parts, pick) { return parts.reduce((n, p) => n + pick(p), 0); }

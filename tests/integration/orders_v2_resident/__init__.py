@@ -1,0 +1,1 @@
+"""The service after a deploy that makes orders v2 resident (test_promote)."""
