@@ -169,6 +169,7 @@ class Consumer(aiokafka.Consumer):
         self.deliveries: set[asyncio.Timeout] = set()
         self.assignments = 0  # how many assignments this consumer has had
         self.ends_at_assignment: dict[TP, int] | None = None  # None until known
+        self.fetches: asyncio.Queue[list[Message]] = asyncio.Queue(maxsize=1)
 
     @faust.Service.task
     async def _stop_watch(self) -> None:
@@ -296,7 +297,8 @@ class Consumer(aiokafka.Consumer):
         """Hand a fetch's records of a topic in `WHOLE_FETCHES` to its handler at once, as
         Faust's own loop (`_drain_messages`) would hand them to a stream one by one: gaps noted,
         each record tracked until acknowledged, the read offset moved on. A record counts as
-        done only once the handler has returned (or has left it unhandled)."""
+        done only once the handler has returned; one left unhandled, or dropped because the
+        flow stopped before the handler took it, does not (see `ack`)."""
         messages = []
         for tp, batch in fetched.items():
             for message in batch:
@@ -311,22 +313,55 @@ class Consumer(aiokafka.Consumer):
                 messages.append(message)
         if not messages:
             return
-        handler = WHOLE_FETCHES[messages[0].topic]
+        if not self.flow_active:
+            self.drop(messages)
+            return
+        try:
+            async with asyncio.timeout(None) as scope:
+                self.deliveries.add(scope)
+                try:
+                    await self.fetches.put(messages)
+                finally:
+                    self.deliveries.discard(scope)
+        except TimeoutError:  # the flow stopped while the handler was still busy
+            self.drop(messages)
+
+    @faust.Service.task
+    async def _handle_fetches(self) -> None:
+        """The handler runs beside the fetch loop, as an agent would: the other topics' records
+        go on being delivered while it folds, and the next fetch waits in `fetches`."""
+        while not self.should_stop:
+            await self.handle_fetch(await self.fetches.get())
+
+    async def handle_fetch(self, messages: list[Message]) -> None:
         create = self.app.create_event
         try:
-            await handler([create(m.key, m.value, m.headers, m) for m in messages])
-        except BaseException:
+            await WHOLE_FETCHES[messages[0].topic](
+                [create(m.key, m.value, m.headers, m) for m in messages])
+        except asyncio.CancelledError:
             self.leave_unhandled(messages)
             raise
+        except Exception:
+            log.exception("handling a fetch of %s failed: it is left unhandled",
+                          messages[0].topic)
+            self.leave_unhandled(messages)
         finally:
             for message in messages:
                 self.ack(message)
+
+    def drop(self, messages: list[Message]) -> None:
+        """Records handed over but not handled: the seek after a rebalance reads them again."""
+        self.leave_unhandled(messages)
+        for message in messages:
+            self.ack(message)
 
     def stop_flow(self) -> None:
         super().stop_flow()
         now = asyncio.get_running_loop().time()
         for delivery in self.deliveries:
             delivery.reschedule(now)
+        while not self.fetches.empty():
+            self.drop(self.fetches.get_nowait())
 
     async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:
         if not (timeout is None and len(coros) == 2 and isinstance(coros[1], SuspensionWait)):

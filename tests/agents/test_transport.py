@@ -189,12 +189,22 @@ async def test_a_worker_back_from_outside_its_group_restores_its_tables_from_the
     assert forgotten == [1] and not books.membership.lapsed()
 
 
+
 EVENTS = TP("event-log", 0)
 
 
 def logged(offset: int) -> Message:
     return Message(EVENTS.topic, EVENTS.partition, offset, 0.0, 0, [], b"k", b"v%d" % offset,
                    None, tp=EVENTS)
+
+
+def fetch_of(*offsets: int) -> Any:
+    async def fetch(self: Consumer, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        for offset in offsets:
+            yield EVENTS, logged(offset)
+        yield COMMANDS, message(4)
+
+    return fetch
 
 
 @pytest.mark.usefixtures("acking")
@@ -210,47 +220,51 @@ async def test_a_whole_fetch_goes_to_its_handler_and_counts_as_done_only_when_it
         assert books._new_offset(EVENTS) is None  # nothing of this fetch is done yet
         assert len(books.unacked) == 3
 
-    async def fetch(self: Consumer, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
-        for offset in (10, 11, 12):
-            yield EVENTS, logged(offset)
-        yield COMMANDS, message(4)
-
     monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, handler)
-    monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch)
+    monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch_of(10, 11, 12))
     delivered = [(tp, m.offset) async for tp, m in books.getmany(1.0)]
-    assert delivered == [(COMMANDS, 4)]
+    assert delivered == [(COMMANDS, 4)] and not seen  # the fetch waits for the handler's task
+    assert books.expected[EVENTS] == 13 and books._read_offset[EVENTS] == 12
+    await books.handle_fetch(books.fetches.get_nowait())
     assert seen == [[b"v10", b"v11", b"v12"]]
     assert books._new_offset(EVENTS) == 13 and not books.unacked
-    assert books.expected[EVENTS] == 13 and books._read_offset[EVENTS] == 12
 
 
 @pytest.mark.usefixtures("acking")
-async def test_a_fetch_whose_handler_fails_or_comes_after_a_seek_is_not_done(
+async def test_a_fetch_whose_handler_fails_or_that_a_rebalance_drops_is_not_done(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     books = consumer()
     books._committed_offset[EVENTS] = 10
 
-    async def failing(events: list[Any]) -> None:
+    async def stopping(events: list[Any]) -> None:
         raise asyncio.CancelledError  # the worker stops in the middle of the fold
 
-    async def fetch(self: Consumer, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
-        for offset in (10, 11):
-            yield EVENTS, logged(offset)
-
-    monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, failing)
-    monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch)
+    monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, stopping)
+    monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch_of(10, 11))
+    [m async for _, m in books.getmany(1.0)]
     with pytest.raises(asyncio.CancelledError):
-        [m async for _, m in books.getmany(1.0)]
+        await books.handle_fetch(books.fetches.get_nowait())
     assert books._new_offset(EVENTS) is None and not books.unacked
+
+    books._read_offset.clear()
+    [m async for _, m in books.getmany(1.0)]
+    assert books.unacked
+    books.stop_flow()  # a rebalance begins before the handler takes the fetch
+    assert books.fetches.empty() and not books.unacked
+    assert books._new_offset(EVENTS) is None
+
+
+async def test_a_fetch_made_stale_by_a_seek_is_not_handed_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    books = consumer()
 
     async def seeking(self: Consumer, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         yield EVENTS, logged(10)
         self.seeks += 2  # a rebalance sought back while the fetch was being read
 
-    async def never(events: list[Any]) -> None:
-        raise AssertionError("a fetch made stale by a seek was handed over")
-
-    monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, never)
+    monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, lambda events: None)
     monkeypatch.setattr(aiokafka.Consumer, "getmany", seeking)
     assert [m async for _, m in books.getmany(1.0)] == []
+    assert books.fetches.empty() and not books.unacked
