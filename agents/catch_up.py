@@ -64,14 +64,21 @@ class CatchUp:
             if slot not in self.done and (slot not in oldest or record.message.timestamp
                                           < oldest[slot].message.timestamp):
                 oldest[slot] = record
-        for slot, record in oldest.items():
-            await self.catch_up(record)
-            self.done.add(slot)
+        if not oldest:
+            return
+        consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+        await consumer.start()
+        try:
+            for slot, record in oldest.items():
+                await self.catch_up(consumer, record)
+                self.done.add(slot)
+        finally:
+            await consumer.stop()
 
-    async def catch_up(self, anchor: EventT) -> None:
+    async def catch_up(self, consumer: AIOKafkaConsumer, anchor: EventT) -> None:
         partition = anchor.message.partition
         since = anchor.message.timestamp - settings.catch_up_lookback
-        events = await read_log(partition, since)
+        events = await read_log(consumer, partition, since)
         folded = 0
         for offset, event in events:
             applied = self.applied.setdefault(str(event.command_id),
@@ -106,32 +113,28 @@ def fold(event: Event) -> int:
     return 1
 
 
-async def read_log(partition: int, since: float) -> list[tuple[int, Event]]:
+async def read_log(consumer: AIOKafkaConsumer, partition: int,
+                   since: float) -> list[tuple[int, Event]]:
     """The readable events of the event log's partition from time `since` (seconds) to its
-    current end, with their offsets."""
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tp = TopicPartition(topics.events.get_topic_name(), partition)
-        consumer.assign([tp])
-        end = (await consumer.end_offsets([tp]))[tp]
-        start = (await consumer.offsets_for_times({tp: max(0, int(since * 1000))}))[tp]
-        if start is None:
-            return []
-        consumer.seek(tp, start.offset)
-        events = []
-        while await consumer.position(tp) < end:
-            fetched = await consumer.getmany(tp, timeout_ms=1000)
-            for record in fetched.get(tp, []):
-                if record.offset >= end:
-                    break
-                try:
-                    events.append((record.offset, parse_event(record.value)))
-                except ValidationError:
-                    continue  # the projection parks it
-        return events
-    finally:
-        await consumer.stop()
+    current end, with their offsets, read with `consumer` (assigned that partition alone)."""
+    tp = TopicPartition(topics.events.get_topic_name(), partition)
+    consumer.assign([tp])
+    end = (await consumer.end_offsets([tp]))[tp]
+    start = (await consumer.offsets_for_times({tp: max(0, int(since * 1000))}))[tp]
+    if start is None:
+        return []
+    consumer.seek(tp, start.offset)
+    events = []
+    while await consumer.position(tp) < end:
+        fetched = await consumer.getmany(tp, timeout_ms=1000)
+        for record in fetched.get(tp, []):
+            if record.offset >= end:
+                break
+            try:
+                events.append((record.offset, parse_event(record.value)))
+            except ValidationError:
+                continue  # the projection parks it
+    return events
 
 
 catch_up = CatchUp()

@@ -10,6 +10,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import UnknownTopicOrPartitionError
 
+from agents.version_repartition import (
+    committed_reached,
+    ensure_repartition,
+    fold_group_of,
+    folded_positions,
+    repartition_of,
+)
 from agents.view_builder import changelog_of, group_of
 from streams.app import app, settings
 from streams.kafka_clients import client_options
@@ -84,9 +91,12 @@ async def read_catalog() -> Catalog:
 
 
 async def positions(view: View) -> list[Position]:
-    """Per event-log partition: how far the version has folded, against the log's end."""
+    """Per event-log partition: how far the version has folded, against the log's end. A
+    version built through a repartition topic has folded an event-log partition as far as
+    the least of its repartition partitions has (`agents.version_repartition`)."""
     group = str(app.conf.id) if is_resident(view) else group_of(view)
-    tps = [TopicPartition(events_topic(), p) for p in await event_partitions()]
+    partitions = await event_partitions()
+    tps = [TopicPartition(events_topic(), p) for p in partitions]
     consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
     admin = AIOKafkaAdminClient(**client_options(settings))
     await consumer.start()
@@ -97,8 +107,16 @@ async def positions(view: View) -> list[Position]:
     finally:
         await admin.close()
         await consumer.stop()
-    return [Position(tp.partition, max(committed[tp].offset, 0) if tp in committed else 0,
-                     ends[tp]) for tp in tps]
+    folded = {tp.partition: max(committed[tp].offset, 0) if tp in committed else 0
+              for tp in tps}
+    if repartitioned(view):
+        folded = folded_positions(await committed_reached(view, partitions), partitions)
+    return [Position(tp.partition, folded[tp.partition], ends[tp]) for tp in tps]
+
+
+def repartitioned(view: View) -> bool:
+    """A version built through a repartition topic of its own."""
+    return not view.by_aggregate and not is_resident(view)
 
 
 async def event_partitions() -> list[int]:
@@ -159,10 +177,10 @@ def why_not_built(view: View) -> str | None:
                 f"folds it all along, from their start; there is nothing to build")
     if buildable(view):
         return None
-    kind = "windowed" if view.window is not None else "keyed other than by aggregate"
     return (f"{view.table_name} cannot be built beside the resident version: {view.name} is "
-            f"{kind}, and a builder folds each event-log partition into the same partition "
-            f"of rows; it needs a repartition step of its own (docs/evolution.md, Limits)")
+            f"windowed, and a built version keeps one row per key, not one per key and window, "
+            f"with no expiry; /views/{view.name}/top and the list queries read the resident "
+            f"tables only (docs/evolution.md, Limits)")
 
 
 async def rebuild(view: View) -> str:
@@ -173,16 +191,19 @@ async def rebuild(view: View) -> str:
     state = catalog.state(view.name, view.version)
     if state in ("building", "live"):
         return f"{view.table_name} is already {state}; nothing to do"
-    await _reset_offsets(view)
+    await _reset_offsets(group_of(view), events_topic())
+    if repartitioned(view):
+        await ensure_repartition(view)
+        await _reset_offsets(fold_group_of(view), repartition_of(view))
     await _write(version_key(view.name, view.version),
                  version_record(view.name, view.version, "building"))
     return f"{view.table_name}: building from the start of the log on every worker"
 
 
-async def _reset_offsets(view: View) -> None:
+async def _reset_offsets(group: str, topic: str) -> None:
     """A version built again starts from the log's start: nothing folds it now."""
-    tps = [TopicPartition(events_topic(), p) for p in await event_partitions()]
-    consumer = AIOKafkaConsumer(**client_options(settings), group_id=group_of(view),
+    tps = [TopicPartition(topic, p) for p in await event_partitions()]
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=group,
                                 enable_auto_commit=False)
     await consumer.start()
     try:
@@ -225,14 +246,15 @@ async def retire(view: View, stopped: Any = None) -> str:
                  version_record(view.name, view.version, "retired"))
     if stopped is not None:
         await stopped
+    names = [changelog_of(view), *([repartition_of(view)] if repartitioned(view) else [])]
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
-        response = await admin.delete_topics([changelog_of(view)])
+        response = await admin.delete_topics(names)
     finally:
         await admin.close()
     for topic, code, *_ in response.topic_error_codes:
         if code not in (0, UnknownTopicOrPartitionError.errno):
             raise Refused(f"{view.table_name} is retired, but deleting {topic} failed: Kafka "
                           f"error {code}; run retire again")
-    return f"{view.table_name}: retired, {changelog_of(view)} deleted"
+    return f"{view.table_name}: retired, {' and '.join(names)} deleted"

@@ -27,12 +27,21 @@ SWITCHES: list[tuple[str, int, float]] = []  # (view, version, seconds from reco
 
 
 def lagging(view: str, old: int, new: int) -> list[int]:
-    """The partitions owned here where the new version has folded less than the old."""
+    """The partitions owned here where the new version has folded less than the old: of
+    the event log, or for a view fed through a repartition topic, of any event-log partition
+    its rows here have folded."""
     events = topics.events.get_topic_name()
     owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == events}
     new_name, old_name = progress_name(VERSIONS[view][new]), progress_name(VERSIONS[view][old])
+    if not VERSIONS[view][new].by_aggregate:
+        return [p for p in sorted(owned) if _behind(progress.sources.get((new_name, p), {}),
+                                                    progress.sources.get((old_name, p), {}))]
     return [p for p in sorted(owned)
             if progress.applied.get((new_name, p), -1) < progress.applied.get((old_name, p), -1)]
+
+
+def _behind(new: dict[int, int], old: dict[int, int]) -> bool:
+    return any(new.get(source, -1) < offset for source, offset in old.items())
 
 
 async def switch_when_caught_up(value: bytes, written: float) -> None:

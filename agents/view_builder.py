@@ -6,12 +6,14 @@ own consumer group for offsets, `<prefix>.view-<view>-v<N>`. A batch's rows go t
 version's compacted changelog and its RocksDB before its offsets are committed: a crash
 repeats a batch, which folds to the same rows. A partition that moves here is restored from
 the changelog first. Building has no side effects: no saga input, no push, no results.
+While the version is far behind the log's end, the fold runs in a process of its own
+(`agents.build_process`) and this builder takes over near the end.
 """
 
 import asyncio
 import logging
-from collections.abc import Iterable
-from contextlib import suppress
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
@@ -20,16 +22,14 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from pydantic import ValidationError
 
+from agents.build_process import HANDED_BACK, BuildProcess
 from streams import topics
 from streams.app import app, settings
 from streams.envelopes import parse_event
 from streams.kafka_clients import client_options
-from streams.partitioning import owning_partition
 from streams.store import is_behind
 from tables.catalog import catalog
 from tables.progress import progress
-from tables.registry import VERSIONS, is_resident
-from tables.storage import read_row
 from tables.version_store import PartitionStore, VersionStore
 from tables.view import Data, View, apply
 
@@ -48,17 +48,37 @@ def changelog_of(view: View) -> str:
 
 
 async def ensure_changelog(view: View) -> None:
+    await ensure_topic(changelog_of(view), {"cleanup.policy": "compact"})
+
+
+async def ensure_topic(name: str, configs: dict[str, str]) -> None:
+    """Create the topic with the app's partitions and replication, unless it exists."""
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         response = await admin.create_topics([NewTopic(
-            changelog_of(view), settings.partitions, settings.replication,
-            topic_configs={"cleanup.policy": "compact"})])
+            name, settings.partitions, settings.replication, topic_configs=configs)])
     finally:
         await admin.close()
     for topic, code, *_ in response.topic_errors:
         if code not in (0, TopicAlreadyExistsError.errno):
             raise RuntimeError(f"cannot create {topic}: Kafka error {code}")
+
+
+@asynccontextmanager
+async def clients(view: View) -> AsyncIterator[tuple[AIOKafkaConsumer, AIOKafkaProducer]]:
+    """A consumer in the version's group (assigned, never subscribed) and a producer."""
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=group_of(view),
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    producer = AIOKafkaProducer(**client_options(settings), acks="all",
+                                linger_ms=settings.linger_ms)
+    await consumer.start()
+    await producer.start()
+    try:
+        yield consumer, producer
+    finally:
+        await producer.stop()
+        await consumer.stop()
 
 
 class Builder:
@@ -71,6 +91,8 @@ class Builder:
         self.ready: set[int] = set()  # owned and restored: rows can be served
         self.unfoldable = 0
         self.folded = 0
+        self.folded_apart = 0  # of `folded`, by processes of their own
+        self.apart: BuildProcess | None = None  # the process folding `owned`, if one does
 
     def row(self, key: str, partition: int) -> bytes | None:
         if partition not in self.ready:
@@ -91,29 +113,73 @@ class Builder:
 
     async def _build(self) -> None:
         await ensure_changelog(self.view)
-        consumer = AIOKafkaConsumer(**client_options(settings),
-                                    group_id=group_of(self.view), enable_auto_commit=False,
-                                    auto_offset_reset="earliest")
-        producer = AIOKafkaProducer(**client_options(settings), acks="all",
-                                    linger_ms=settings.linger_ms)
-        await consumer.start()
-        await producer.start()
-        try:
-            while True:
-                wanted = self.owned if app.rebalancing else _actives()
-                if wanted != self.owned:
-                    await self._assign(consumer, wanted)
-                if not self.owned:
-                    await asyncio.sleep(IDLE)
-                    continue
-                fetched = await consumer.getmany(timeout_ms=int(IDLE * 1000),
-                                                 max_records=settings.batch_size)
-                for tp, records in fetched.items():
-                    if tp.partition in self.owned and records:
-                        await self._fold(tp, records, producer, consumer)
-        finally:
-            await producer.stop()
-            await consumer.stop()
+        async with clients(self.view) as (consumer, producer):
+            try:
+                while True:
+                    wanted = self.owned if app.rebalancing else _actives()
+                    if self.apart is not None and await self._apart_goes_on(wanted):
+                        await asyncio.sleep(IDLE)
+                        continue
+                    if wanted != self.owned and not await self._hand_apart(consumer, wanted):
+                        await self._assign(consumer, wanted)
+                    if not self.owned or self.apart is not None:
+                        await asyncio.sleep(IDLE)
+                        continue
+                    fetched = await consumer.getmany(timeout_ms=int(IDLE * 1000),
+                                                     max_records=settings.batch_size)
+                    for tp, records in fetched.items():
+                        if tp.partition in self.owned and records:
+                            await self._fold(tp, records, producer, consumer)
+            finally:
+                if self.apart is not None:
+                    await self.apart.stop()
+                    self.apart = None
+
+    async def _hand_apart(self, consumer: AIOKafkaConsumer, wanted: set[int]) -> bool:
+        """Start a process of its own to fold `wanted` if the version is far behind on one
+        of them and is not live here (a live version's rows must stay readable)."""
+        far = settings.build_apart_from
+        if (far is None or not wanted
+                or catalog.live_version(self.view.name) == self.view.version):
+            return False
+        events = topics.events.get_topic_name()
+        tps = [TopicPartition(events, p) for p in sorted(wanted)]
+        ends = await consumer.end_offsets(tps)
+        starts = await consumer.beginning_offsets(tps)
+        behind = [ends[tp] - ((await consumer.committed(tp)) or starts[tp]) for tp in tps]
+        if max(behind) < far:
+            return False
+        consumer.assign([])
+        for partition in list(self.store.partitions):
+            self.ready.discard(partition)
+            self.store.close(partition)
+        self.apart = await BuildProcess.start(self.view, wanted, self._reported)
+        self.owned = set(wanted)
+        return True
+
+    async def _apart_goes_on(self, wanted: set[int]) -> bool:
+        """Whether the process folding this version may go on; if not, it is stopped (a
+        rebalance, other partitions, the version live here; or it handed back or died), and
+        the partitions are assigned again from the committed offsets."""
+        assert self.apart is not None
+        live = catalog.live_version(self.view.name) == self.view.version
+        if self.apart.running and not app.rebalancing and wanted == self.owned and not live:
+            return True
+        code = await self.apart.stop()
+        failed = code != HANDED_BACK and wanted == self.owned and not app.rebalancing
+        self.apart = None
+        self.owned = set()
+        if failed and not live:
+            log.warning("building %s in a process of its own stopped (exit code %s); "
+                        "starting again", self.view.table_name, code)
+            await asyncio.sleep(RESTART_AFTER)
+        return False
+
+    def _reported(self, batch: dict[str, Any]) -> None:
+        self.folded += batch["records"]
+        self.folded_apart += batch["records"]
+        self.unfoldable += batch["unfoldable"]
+        progress.folded(self.view.table_name, batch["partition"], batch["offset"], batch["at"])
 
     async def _assign(self, consumer: AIOKafkaConsumer, wanted: set[int]) -> None:
         for partition in self.owned - wanted:
@@ -215,49 +281,3 @@ def _keep_furthest(store: PartitionStore, records: Iterable[ConsumerRecord[bytes
 def _actives() -> set[int]:
     events = topics.events.get_topic_name()
     return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == events}
-
-
-BUILDERS: dict[tuple[str, int], Builder] = {}
-TASKS: dict[tuple[str, int], asyncio.Task[None]] = {}
-
-
-@app.task
-async def supervise_builders() -> None:
-    """Keep a builder running for every version the catalog says is building or live, and
-    drop the rows of retired ones."""
-    while True:
-        wanted = set(catalog.to_build()) if catalog.loaded else set(TASKS)
-        for slot in wanted - set(TASKS):
-            BUILDERS[slot] = Builder(VERSIONS[slot[0]][slot[1]])
-            TASKS[slot] = asyncio.create_task(BUILDERS[slot].run())
-        for slot in set(TASKS) - wanted:
-            task = TASKS.pop(slot)
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
-            builder = BUILDERS.pop(slot)
-            if catalog.states.get(slot) == "retired":
-                builder.store.drop()
-            else:
-                for partition in list(builder.store.partitions):
-                    builder.store.close(partition)
-        for (view, version), state in list(catalog.states.items()):
-            if state == "retired" and (view, version) not in TASKS:
-                VersionStore(settings.data_dir / "views" / f"{view}-v{version}").drop()
-        await catalog.changed.wait_until(lambda: False, 1.0)
-
-
-def live_view(name: str) -> View:
-    """The version of a view that serves its reads now."""
-    return VERSIONS[name][catalog.live_version(name)]
-
-
-def read_live_row(view: View, key: str) -> dict[str, Any] | None:
-    """A row of `view` (resident or built here); LookupError when this worker cannot serve it."""
-    if is_resident(view):
-        return read_row(view.name, key)
-    builder = BUILDERS.get((view.name, view.version))
-    if builder is None:
-        raise LookupError(f"{view.table_name} is not built on this worker")
-    raw = builder.row(key, owning_partition(key, settings.partitions))
-    return orjson.loads(raw) if raw is not None else None

@@ -1,4 +1,5 @@
-"""`python -m bench [--quick]`: one local Kafka, the events, phases a-e, then the pipeline's."""
+"""`python -m bench [--quick]`: one local Kafka, the events, phases a-e and s, then the
+pipeline's."""
 
 import argparse
 import asyncio
@@ -12,8 +13,12 @@ from typing import Any
 from bench import plots, report
 from bench.profile import breakdown
 from bench.rebuild import TITLE, rebuild_phase, targets
+from bench.scaling import TITLE as SCALING
+from bench.scaling import scaling_phase
+from bench.scaling import table as scaling_table
 from bench.throughput import PHASES, Run, create_worker_topics, run_all
-from bench.workspace import fill, kafka_version, workspace
+from bench.trace import commit_of
+from bench.workspace import fill, folded, kafka_version, workspace
 from tests.integration.cluster import ROOT
 
 FULL = {"events": 1_000_000, "keys": 100_000, "commit_interval": 2.8}
@@ -27,8 +32,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--events", type=int, help=f"default {FULL['events']:,}")
     parser.add_argument("--keys", type=int, help=f"skus; default {FULL['keys']:,}")
     parser.add_argument("--partitions", type=int, default=8)
-    parser.add_argument("--phases", default="abcde",
-                        help="which of a-e to run (default all), e.g. --phases cd")
+    parser.add_argument("--phases", default="abcdes",
+                        help="which of a-e and s (d scaled out to 1, 2 and 4 workers) to run "
+                             "(default all), e.g. --phases cd")
     parser.add_argument("--sample", type=int, default=2000,
                         help="rows d reads back over HTTP (seeded sample)")
     parser.add_argument("--commit-interval", type=float,
@@ -38,6 +44,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                              "`git archive main` copy, to measure another projector")
     parser.add_argument("--profile", action="store_true",
                         help="sample d's worker with py-spy into <workdir>/d-profile.txt")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a SHOPSTREAM_ setting for d's and s's workers, e.g. "
+                             "STANDBY_REPLICAS=0")
     parser.add_argument("--workdir", type=Path, help="default: a fresh temporary directory")
     parser.add_argument("--no-pipeline", action="store_true", help="skip phases f-h")
     parser.add_argument("--rebuild", action="store_true",
@@ -51,10 +60,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args.commit_interval = args.commit_interval or sizes["commit_interval"]
     if not 1 <= args.keys <= args.events:
         parser.error(f"need 1 <= --keys <= --events, got {args.keys:,} and {args.events:,}")
+    if any("=" not in item for item in args.set):
+        parser.error("--set takes NAME=VALUE")
     if not (args.checkout / "streams" / "__main__.py").exists():
         parser.error(f"--checkout {args.checkout} holds no streams/__main__.py")
-    if args.partitions < 1 or set(args.phases) - {p.letter for p in PHASES}:
-        parser.error("--partitions must be positive and --phases letters from abcde")
+    if args.partitions < 1 or set(args.phases) - {p.letter for p in PHASES} - {"s"}:
+        parser.error("--partitions must be positive and --phases letters from abcdes")
     return args
 
 
@@ -65,14 +76,22 @@ async def throughput(args: argparse.Namespace, bootstrap: str, prefix: str,
               flush=True)
         await create_worker_topics(args.checkout, bootstrap, prefix, args.partitions, workdir)
     started = time.monotonic()
-    print(f"producing {args.events:,} events over {args.keys:,} skus to {prefix}.events "
-          f"({args.partitions} partitions) ...", flush=True)
-    expected = await fill(bootstrap, f"{prefix}.events", args.partitions, args.events,
-                          args.keys, args.quiet)
-    print(f"  done in {time.monotonic() - started:.0f}s", flush=True)
+    if set(args.phases) == {"s"}:  # s produces the events for each of its worker counts
+        expected = folded(args.events, args.keys)
+    else:
+        print(f"producing {args.events:,} events over {args.keys:,} skus to {prefix}.events "
+              f"({args.partitions} partitions) ...", flush=True)
+        expected = await fill(bootstrap, f"{prefix}.events", args.partitions, args.events,
+                              args.keys, args.quiet)
+        print(f"  done in {time.monotonic() - started:.0f}s", flush=True)
     run = Run(bootstrap, prefix, args.partitions, workdir, expected, args.sample,
-              args.commit_interval, args.checkout, args.profile)
+              args.commit_interval, args.checkout, args.profile,
+              dict(item.split("=", 1) for item in args.set))
     results = await run_all(run, args.phases, args.quiet)
+    if "s" in args.phases:
+        print(f"phase s: {SCALING} ...", flush=True)
+        results["s"] = await scaling_phase(run, quiet=args.quiet)
+        print(scaling_table(results["s"]), flush=True)
     if args.rebuild and results.get("d", {}).get("ok"):
         print(f"phase r: {TITLE} ...", flush=True)
         results["r"] = await rebuild_phase(run)
@@ -95,6 +114,7 @@ def pipeline_phases(bootstrap: str, workdir: Path, quick: bool,
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
+    commit = commit_of(args.checkout)  # what the workers start from, before anyone commits
     workdir, prefix, kafka = workspace(args.workdir, "bench")
     try:
         bootstrap = kafka.start()
@@ -113,7 +133,8 @@ def main(argv: list[str]) -> int:
     path = report.write({
         "run": {"events": args.events, "keys": args.keys, "partitions": args.partitions,
                 "quick": args.quick, "prefix": prefix, "commit_interval": args.commit_interval,
-                "checkout": str(args.checkout.resolve())},
+                "checkout": str(args.checkout.resolve()), "commit": commit,
+                "settings": dict(item.split("=", 1) for item in args.set)},
         "machine": report.machine(kafka_version()),
         "phases": results,
         "targets": found,

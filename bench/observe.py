@@ -6,6 +6,7 @@ topic, so start-up is left out and nothing the process says about itself is trus
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,8 +56,17 @@ async def committed(admin: AIOKafkaAdminClient, group: str, topic: str) -> int:
 
 
 def cpu_seconds(process: psutil.Process) -> float:
+    """The process's CPU and its children's: those that ran and were reaped, and those
+    running now (a view version built in a process of its own)."""
     times = process.cpu_times()
-    return float(times.user + times.system + times.children_user + times.children_system)
+    total = times.user + times.system + times.children_user + times.children_system
+    for child in process.children(recursive=True):
+        try:
+            child_times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += child_times.user + child_times.system
+    return float(total)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -67,24 +77,25 @@ def peak_rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 2**20
 
 
-async def watch(pid: int, admin: AIOKafkaAdminClient, group: str, topic: str, total: int,
-                timeout: float) -> Measured:
-    """Wait until `group` has committed all `total` events of `topic`, and measure the way."""
-    process = psutil.Process(pid)
+async def watch(pids: Sequence[int], admin: AIOKafkaAdminClient, group: str, topic: str,
+                total: int, timeout: float) -> Measured:
+    """Wait until `group` has committed all `total` events of `topic`, and measure the way:
+    CPU summed over the processes `pids`, the highest peak RSS among them."""
+    processes = [psutil.Process(pid) for pid in pids]
     first: Sample | None = None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not process.is_running() or process.status() == psutil.STATUS_ZOMBIE:
-            raise PhaseError(f"the process exited at {first.done if first else 0}/{total}")
+        if any(not p.is_running() or p.status() == psutil.STATUS_ZOMBIE for p in processes):
+            raise PhaseError(f"a process exited at {first.done if first else 0}/{total}")
         done = await committed(admin, group, topic)
-        sample = Sample(time.monotonic(), done, cpu_seconds(process))
+        sample = Sample(time.monotonic(), done, sum(cpu_seconds(p) for p in processes))
         if first is None and done > 0:
             first = sample
         if done >= total:
             if first is None or first.done >= total:
                 raise PhaseError("all events came in one commit: too few events to time")
             return Measured(total - first.done, sample.at - first.at, sample.cpu - first.cpu,
-                            peak_rss_mb(pid))
+                            max(peak_rss_mb(pid) for pid in pids))
         await asyncio.sleep(POLL)
     raise PhaseError(f"timed out after {timeout:.0f}s at {done}/{total} events")
 

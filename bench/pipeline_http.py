@@ -4,8 +4,12 @@ Half the commands are `Restock`s of registered products, half `PlaceOrder`s of o
 (which the saga then confirms or rejects). Requests are offered on a fixed schedule and taken
 by a pool of concurrent clients spread over the workers; a request's latency runs from the
 time it was scheduled (no coordinated omission), and a 200 (accepted) or 409 (rejected) with
-the command's result is an answer, anything else an error. `--soak` repeats one rate for
-minutes, one window a minute, with the workers' RSS at each window's end.
+the command's result is an answer, anything else an error.
+
+`--soak MINUTES` then offers one rate for that long (`--soak-rate`, or half the most answered/s
+of the rates run before it) in windows of `--window` minutes (5), each with its commands/s,
+percentiles and the workers' RSS, and RSS sampled every 30 s; the verdict (`bench.soak`)
+compares the first window with the last and fits RSS's slope after the first window.
 """
 
 import argparse
@@ -30,7 +34,9 @@ from bench.pipeline_tools import (
     scratch_kafka,
     started_producer,
 )
-from bench.trace import RESULTS_DIR, commit_of
+from bench.plots import write_soak
+from bench.soak import RssSampler, Soak, verdict, verdict_lines
+from bench.trace import RESULTS_DIR, commit_of, profiling, stop_profiling
 from tests.integration.cluster import ROOT
 
 log = logging.getLogger(__name__)
@@ -98,7 +104,7 @@ def figures(offered: Offered, rate: float, elapsed: float) -> dict[str, Any]:
 
 
 async def measure(cluster: Cluster, rates: list[float], seconds: float, clients: int,
-                  soak_rate: float | None, soak_minutes: float) -> dict[str, Any]:
+                  soak: Soak, profile: Path | None = None) -> dict[str, Any]:
     await cluster.start()
     producer = await started_producer(cluster.bootstrap)
     results = latency.Results(cluster.bootstrap, cluster.topic("command-results"))
@@ -114,27 +120,52 @@ async def measure(cluster: Cluster, rates: list[float], seconds: float, clients:
                                               command("Restock", sku, {"quantity": 1_000_000}),
                                               cluster.urls[0]) for sku in catalog.skus))
             warmup = Offered(cluster.urls, catalog.skus, chooser)
-            await warmup.run(http, rates[0], 5.0, clients)
+            await warmup.run(http, rates[0] if rates else 10.0, 5.0, clients)
             runs = []
             for rate in rates:
                 offered = Offered(cluster.urls, catalog.skus, chooser)
-                runs.append(figures(offered, rate, await offered.run(http, rate, seconds,
-                                                                      clients)))
+                profilers = profiling(cluster, profile, rate)
+                try:
+                    runs.append(figures(offered, rate, await offered.run(http, rate, seconds,
+                                                                          clients)))
+                finally:
+                    stop_profiling(profilers)
                 log.info("POST /commands at %s/s: %s", rate, json.dumps(runs[-1]))
-            soak = []
-            for minute in range(round(soak_minutes) if soak_rate else 0):
-                offered = Offered(cluster.urls, catalog.skus, chooser)
-                window = figures(offered, soak_rate or 0.0,
-                                 await offered.run(http, soak_rate or 0.0, 60.0, clients))
-                window |= {"minute": minute + 1,
-                           "rss_mb": {w.name: rss_mb(w) for w in cluster.workers}}
-                soak.append(window)
-                log.info("soak minute %d: %s", minute + 1, json.dumps(window))
+            soaked = await _soak(cluster, http, catalog.skus, chooser, soak, runs, clients,
+                                 profile)
     finally:
         await results.stop()
         await producer.stop()
         cluster.stop()
-    return {"clients": clients, "seconds_per_rate": seconds, "rates": runs, "soak": soak}
+    return {"clients": clients, "seconds_per_rate": seconds, "rates": runs, **soaked}
+
+
+async def _soak(cluster: Cluster, http: aiohttp.ClientSession, skus: list[str],
+                chooser: random.Random, soak: Soak, runs: list[dict[str, Any]], clients: int,
+                profile: Path | None) -> dict[str, Any]:
+    if not soak.minutes:
+        return {"soak": []}
+    rate, source = soak.rate_after(runs)
+    log.info("soak: %s minutes at %s/s (%s)", soak.minutes, rate, source)
+    sampler = RssSampler(cluster.workers)
+    sampling = asyncio.create_task(sampler.run())
+    profilers = profiling(cluster, profile, rate)
+    windows = []
+    try:
+        for index, minutes in enumerate(soak.windows()):
+            offered = Offered(cluster.urls, skus, chooser)
+            window = figures(offered, rate, await offered.run(http, rate, minutes * 60, clients))
+            window |= {"window": index + 1, "minutes": minutes,
+                       "ended_minute": round(sampler.minute(), 2),
+                       "rss_mb": {w.name: rss_mb(w) for w in cluster.workers}}
+            windows.append(window)
+            log.info("soak window %d: %s", index + 1, json.dumps(window))
+    finally:
+        stop_profiling(profilers)
+        sampling.cancel()
+    return {"soak": windows, "soak_rate_per_s": rate, "soak_rate_source": source,
+            "soak_rss_samples": sampler.samples,
+            "soak_verdict": verdict(windows, sampler.samples, soak.window)}
 
 
 def main() -> None:
@@ -143,8 +174,14 @@ def main() -> None:
     parser.add_argument("--rates", default="200,1000", help="requests/s, comma-separated")
     parser.add_argument("--seconds", type=float, default=20.0, help="per rate")
     parser.add_argument("--clients", type=int, default=64, help="concurrent requests at most")
-    parser.add_argument("--soak-rate", type=float, help="requests/s for the soak (none: no soak)")
-    parser.add_argument("--soak-minutes", type=float, default=10.0)
+    parser.add_argument("--soak", type=float, default=0.0, metavar="MINUTES",
+                        help="after the rates, a soak this long (default none)")
+    parser.add_argument("--soak-rate", type=float,
+                        help="requests/s for the soak (default: half the most answered/s of "
+                             "the rates)")
+    parser.add_argument("--window", type=float, default=5.0, help="soak window, minutes")
+    parser.add_argument("--profile", type=Path, help="py-spy each worker at each rate and for "
+                        "the whole soak into this directory (see `python -m bench.profile`)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--checkout", type=Path, default=ROOT,
@@ -158,9 +195,9 @@ def main() -> None:
     with scratch_kafka("bench-http-") as (kafka, workdir):
         cluster = Cluster(kafka.bootstrap, workdir, count=args.workers,
                           partitions=args.partitions, checkout=args.checkout)
-        found = asyncio.run(measure(cluster, [float(r) for r in args.rates.split(",")],
-                                    args.seconds, args.clients, args.soak_rate,
-                                    args.soak_minutes))
+        rates = [float(r) for r in args.rates.split(",") if r]
+        found = asyncio.run(measure(cluster, rates, args.seconds, args.clients,
+                                    Soak(args.soak, args.window, args.soak_rate), args.profile))
     found = {"started": stamp, "commit": commit,
              "checkout": str(args.checkout.resolve()),
              "workers": f"{args.workers} x {args.partitions} partitions",
@@ -171,7 +208,12 @@ def main() -> None:
         print(f"{run['offered_per_s']:>8}/s offered  {run['answered_per_s']:>8}/s answered  "
               f"p50 {run['latency']['p50_ms']} ms  p99 {run['latency']['p99_ms']} ms  "
               f"{run['statuses']}  load {run['load_average_1m']}")
+    if found["soak"]:
+        print(verdict_lines(found["soak_verdict"]))
     print(f"written to {out}")
+    chart = write_soak(found, out.with_suffix(".png").with_stem(f"{out.stem}-soak"))
+    if chart:
+        print(f"chart: {chart}")
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ def start_in(worker: Worker, checkout: Path) -> None:
     worker.data_dir.parent.mkdir(parents=True, exist_ok=True)
     with worker.log_path.open("ab") as log:
         worker.process = subprocess.Popen(
-            [sys.executable, "-m", "streams", "worker", "--loglevel", "info"],
+            [sys.executable, "-m", worker.module, "worker", "--loglevel", "info"],
             cwd=checkout, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 

@@ -1,9 +1,10 @@
 """PNG charts of benchmark results: `python -m bench.plots RESULT.json [MORE.json ...] --out DIR`.
 
 Charts, each drawn when the results hold its phases: events/s and events/CPU-s per phase
-(a-e: the worker against its peers), command -> view latency percentiles per offered rate (f),
-and restore rows/s (h). `make bench` draws them beside its JSON; the fault suite draws its
-recovery times per scenario beside its results.json.
+(a-e: the worker against its peers) and per worker count (s), command -> view latency
+percentiles per offered rate (f), and restore rows/s (h). `make bench` draws them beside its
+JSON; the fault suite draws its recovery times per scenario beside its results.json, and
+`bench.pipeline_http --soak` its soak beside its own.
 """
 
 import argparse
@@ -60,6 +61,30 @@ def throughput(phases: Phases) -> Figure | None:
     events = phases[shown[0]].get("events")
     figure.suptitle(f"Throughput per phase, {events:,} events: the worker (d) against its peers"
                     if events else "Throughput per phase: the worker (d) against its peers")
+    return figure
+
+
+def scaling(phases: Phases) -> Figure | None:
+    """Phase s: events/s and events per CPU-second per worker count, against 1 worker's."""
+    steps = [step for step in phases.get("s", {}).get("steps", []) if "events_per_s" in step]
+    if not steps:
+        return None
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    labels = [f"{step['workers']} worker{'s' if step['workers'] > 1 else ''}" for step in steps]
+    for ax, field, title in ((axes[0], "events_per_s", "events/s"),
+                             (axes[1], "events_per_cpu_s", "events per CPU-second, all workers")):
+        values = [step[field] for step in steps]
+        bars = ax.bar(labels, values, color=WORKER)
+        ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], padding=3, fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.margins(y=0.2)
+    least = phases["s"].get("least")
+    if least:
+        axes[1].axhline(steps[0]["events_per_cpu_s"] * least, color=PEER, linestyle="--",
+                        label=f"{least:.0%} of 1 worker's: the target's floor")
+        axes[1].legend(fontsize=8, loc="lower right")
+    figure.suptitle(f"Scaling out over {phases['s'].get('partitions', '?')} partitions, "
+                    f"{steps[0].get('events', 0):,} events")
     return figure
 
 
@@ -121,7 +146,47 @@ def recoveries(rows: list[dict[str, Any]]) -> Figure | None:
 
 
 def write_recoveries(rows: list[dict[str, Any]], path: Path) -> Path | None:
-    figure = recoveries(rows)
+    return _saved(recoveries(rows), path)
+
+
+def soak(found: dict[str, Any]) -> Figure | None:
+    """An HTTP soak (`bench.pipeline_http --soak`): answered/s, p50/p99 and RSS over time."""
+    windows = [w for w in found.get("soak", []) if w.get("latency", {}).get("count")]
+    if not windows:
+        return None
+    figure, axes = plt.subplots(1, 3, figsize=(14, 4.2), layout="constrained")
+    ends = [w.get("ended_minute", i + 1) for i, w in enumerate(windows)]
+    axes[0].plot(ends, [w["answered_per_s"] for w in windows], "o-", color=WORKER)
+    axes[0].axhline(windows[0]["offered_per_s"], color=PEER, linestyle="--", label="offered")
+    axes[0].set_title("answered commands/s per window", fontsize=10)
+    axes[0].set_ylim(0, 1.2 * max(w["offered_per_s"] for w in windows))
+    axes[0].legend(fontsize=8)
+    for name, style in (("p50_ms", "o-"), ("p99_ms", "^:")):
+        axes[1].plot(ends, [w["latency"][name] for w in windows], style, label=name[:3])
+    axes[1].set_title("POST /commands latency per window, ms", fontsize=10)
+    axes[1].set_ylim(bottom=0)
+    axes[1].legend(fontsize=8)
+    samples = found.get("soak_rss_samples", [])
+    for name in (samples[0]["rss_mb"] if samples else {}):
+        axes[2].plot([s["minute"] for s in samples], [s["rss_mb"][name] for s in samples],
+                     label=name)
+    axes[2].set_title("worker RSS, MB", fontsize=10)
+    axes[2].set_ylim(bottom=0)
+    axes[2].legend(fontsize=8)
+    for ax in axes:
+        ax.set_xlabel("minutes into the soak (window ends)")
+        ax.grid(True, alpha=0.3)
+    verdict = found.get("soak_verdict", {}).get("verdict", "")
+    figure.suptitle(f"HTTP soak at {found.get('soak_rate_per_s')} commands/s offered, "
+                    f"{found.get('workers', '')}: {verdict}")
+    return figure
+
+
+def write_soak(found: dict[str, Any], path: Path) -> Path | None:
+    return _saved(soak(found), path)
+
+
+def _saved(figure: Figure | None, path: Path) -> Path | None:
     if figure is None:
         return None
     figure.savefig(path, dpi=110)
@@ -130,7 +195,7 @@ def write_recoveries(rows: list[dict[str, Any]], path: Path) -> Path | None:
 
 
 CHARTS: dict[str, Callable[[Phases], Figure | None]] = {
-    "throughput": throughput, "latency": latency, "restore": restore}
+    "throughput": throughput, "scaling": scaling, "latency": latency, "restore": restore}
 
 
 def write(phases: Phases, out: Path, stem: str) -> list[Path]:

@@ -4,10 +4,12 @@ live one, and phase d of the same run to stand beside it.
 One local Kafka and the generated product events (`bench.data`). Phase d is the worker
 folding the products view from the log (`bench.throughput`). Phase r starts the same worker
 on d's state with a products v2 declared (`bench.rebuild_worker`), asks it to build v2 from
-the log's start, and reads the live v1 over HTTP at a steady pace, first idle, then while v2
-builds. The rebuild's rate runs from the version group's first commit to the one covering the
-whole log (`bench.observe.watch`, the worker's CPU included: it serves the reads too); its
-check is v2's changelog against the fold of the events.
+the log's start, and reads the live v1 over HTTP at a steady pace: idle, before the build and
+after it (so that a burst of other load on a shared machine weighs less on either), and while
+v2 builds. The rebuild's rate runs from the version group's first commit to the one covering
+the whole log (`bench.observe.watch`; CPU: the worker's, which serves the reads too, and its
+build process's); its check is v2's changelog against the fold of the events. `--checkout`
+runs d's and r's worker from another checkout, for an A/B with the same bench.
 """
 
 import argparse
@@ -26,15 +28,16 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench import report
 from bench.check import changelog_rows, compare_rows
 from bench.observe import PhaseError, peak_rss_mb, watch
-from bench.pipeline_tools import percentiles
+from bench.pipeline_tools import percentiles, start_in
 from bench.throughput import PHASES, Run, create_worker_topics, run_phase
+from bench.trace import commit_of
 from bench.workspace import fill, kafka_version, workspace
 from tests.integration.cluster import ROOT, Worker, wait_until_all_ready
 
 FULL = {"events": 1_000_000, "keys": 100_000}
 QUICK = {"events": 50_000, "keys": 5_000}
 READ_GAP = 0.005  # seconds between one read's answer and the next read: a steady, light load
-IDLE_READS = 2000
+IDLE_READS = 2000  # before the build, and as many after it
 RATE_LEAST = 1.0  # the rebuild's events/s over d's
 P99_MOST = 1.2  # read p99 while rebuilding over idle
 TITLE = "rebuild products v2 beside the live v1"
@@ -67,7 +70,7 @@ async def rebuild_phase(run: Run) -> dict[str, Any]:
     worker = Worker("bench-d", run.bootstrap, run.prefix, run.workdir / "d",
                     partitions=run.partitions, settings={"ADMIN_TOKEN": token},
                     module="bench.rebuild_worker")
-    worker.start()
+    start_in(worker, run.checkout)
     assert worker.process is not None
     try:
         await wait_until_all_ready([worker])
@@ -81,7 +84,10 @@ async def rebuild_phase(run: Run) -> dict[str, Any]:
         finally:
             stop.set()
             during, during_failed = await reading
+        after, after_failed = await read_live(worker.url, skus, count=IDLE_READS)
+        idle, idle_failed = idle + after, idle_failed + after_failed
         peak = peak_rss_mb(worker.process.pid)
+        apart = await _folded_apart(worker.url)
     except (PhaseError, OSError, RuntimeError, TimeoutError, aiohttp.ClientError) as exc:
         return {**result, "ok": False, "check": f"FAILED: {exc}"}
     finally:
@@ -95,6 +101,7 @@ async def rebuild_phase(run: Run) -> dict[str, Any]:
     return {**result, "events": measured.events, "seconds": round(measured.seconds, 3),
             "events_per_s": round(measured.rate), "events_per_cpu_s": round(measured.cpu_rate),
             "cpu_seconds": round(measured.cpu_seconds, 3), "peak_rss_mb": round(peak, 1),
+            "folded_apart": apart,
             "reads_idle": percentiles(idle), "reads_during": percentiles(during),
             "ok": problem is None, "check": f"FAILED: {problem}" if problem else "ok"}
 
@@ -107,11 +114,18 @@ async def _start_rebuild(url: str, token: str) -> None:
             raise PhaseError(f"rebuild refused: {response.status} {await response.text()}")
 
 
+async def _folded_apart(url: str) -> int:
+    """Records of the build folded in a process of its own (agents/build_process.py)."""
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/admin/views/local") as response:
+        built = (await response.json())["built_here"].get("products-v2", {})
+    return int(built.get("folded_apart", 0))  # 0 from code that builds in its event loop
+
+
 async def _watch(run: Run, pid: int) -> Any:
     admin = AIOKafkaAdminClient(bootstrap_servers=run.bootstrap)
     await admin.start()
     try:
-        return await watch(pid, admin, f"{run.prefix}.view-products-v2", run.topic,
+        return await watch([pid], admin, f"{run.prefix}.view-products-v2", run.topic,
                            run.expected.events, run.timeout)
     finally:
         await admin.close()
@@ -137,12 +151,12 @@ def targets(d: dict[str, Any], r: dict[str, Any]) -> list[dict[str, Any]]:
 async def measure(args: argparse.Namespace, bootstrap: str, prefix: str,
                   workdir: Path) -> dict[str, dict[str, Any]]:
     print("creating the worker's topics ...", flush=True)
-    await create_worker_topics(ROOT, bootstrap, prefix, args.partitions, workdir)
+    await create_worker_topics(args.checkout, bootstrap, prefix, args.partitions, workdir)
     print(f"producing {args.events:,} events over {args.keys:,} skus ...", flush=True)
     expected = await fill(bootstrap, f"{prefix}.events", args.partitions, args.events,
                           args.keys, args.quiet)
     run = Run(bootstrap, prefix, args.partitions, workdir, expected, sample=2000,
-              commit_interval=2.8, checkout=ROOT)
+              commit_interval=2.8, checkout=args.checkout)
     [d] = [phase for phase in PHASES if phase.letter == "d"]
     print(f"phase d: {d.title} ...", flush=True)
     phases = {"d": await run_phase(run, d)}
@@ -161,6 +175,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--workdir", type=Path, help="default: a fresh temporary directory")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--checkout", type=Path, default=ROOT,
+                        help="run the worker from this checkout (an A/B's other side)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     args.events, args.keys = args.events or sizes["events"], args.keys or sizes["keys"]
@@ -178,7 +194,8 @@ def main(argv: list[str]) -> int:
     path = report.RESULTS / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-rebuild.json"
     path.write_bytes(orjson.dumps({
         "run": {"events": args.events, "keys": args.keys, "partitions": args.partitions,
-                "quick": args.quick, "prefix": prefix, "read_gap_s": READ_GAP},
+                "quick": args.quick, "prefix": prefix, "read_gap_s": READ_GAP,
+                "checkout": str(args.checkout.resolve()), "commit": commit_of(args.checkout)},
         "machine": report.machine(kafka_version()), "phases": phases, "targets": found,
     }, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     print(f"written to {path}; logs in {workdir}/*.log")

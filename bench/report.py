@@ -14,7 +14,7 @@ COLUMNS = ("phase", "events", "seconds", "events/s", "events/CPU-s", "peak RSS M
 RSS_LIMIT_MB = 400
 RSS_KEYS = 1_000_000
 # (numerator, denominator, least ratio or None when only reported)
-TARGETS = [("d", "c", 3.0), ("d", "b", 0.8), ("d", "e", 1.5), ("d", "a", None)]
+TARGETS = [("d", "c", 3.0), ("d", "b", 2.0), ("d", "e", 1.5), ("d", "a", None)]  # issue #18
 
 
 def machine(kafka_version: str) -> dict[str, Any]:

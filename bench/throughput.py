@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ class Run:
     commit_interval: float
     checkout: Path  # the repository whose worker d runs
     profile: bool = False  # py-spy samples d's worker into <workdir>/d-profile.txt
+    settings: dict[str, str] = field(default_factory=dict)
+    """More SHOPSTREAM_* variables for the workers of d and s, by name without the prefix."""
 
     @property
     def topic(self) -> str:
@@ -104,7 +106,7 @@ def _launch(run: Run, kind: str, group: str, state_dir: Path,
 
 async def _worker_phase(run: Run, phase: Phase) -> tuple[Measured, str | None]:
     worker = start_worker(run.checkout, "bench-d", run.bootstrap, run.prefix,
-                          run.workdir / "d", run.partitions)
+                          run.workdir / "d", run.partitions, run.settings)
     assert worker.process is not None
     profile = run.workdir / "d-profile.txt"
     profiler = _profile(worker.process.pid, profile) if run.profile else None
@@ -129,16 +131,18 @@ def _profile(pid: int, output: Path) -> subprocess.Popen[bytes]:
 
 
 def start_worker(checkout: Path, name: str, bootstrap: str, prefix: str, data_dir: Path,
-                 partitions: int) -> Worker:
+                 partitions: int, settings: dict[str, str] | None = None) -> Worker:
     """`python -m streams worker` run from `checkout`, configured by environment alone."""
-    worker = Worker(name, bootstrap, prefix, data_dir, partitions=partitions)
+    worker = Worker(name, bootstrap, prefix, data_dir, partitions=partitions,
+                    settings=settings or {})
     if checkout.resolve() == ROOT:
         worker.start()
         return worker
     env = {**os.environ, "SHOPSTREAM_BROKER": f"kafka://{bootstrap}",
            "SHOPSTREAM_TOPIC_PREFIX": prefix, "SHOPSTREAM_PARTITIONS": str(partitions),
            "SHOPSTREAM_WEB_HOST": "127.0.0.1", "SHOPSTREAM_WEB_PORT": str(worker.port),
-           "SHOPSTREAM_DATA_DIR": str(data_dir), "PYTHONDONTWRITEBYTECODE": "1"}
+           "SHOPSTREAM_DATA_DIR": str(data_dir), "PYTHONDONTWRITEBYTECODE": "1",
+           **{f"SHOPSTREAM_{name}": value for name, value in worker.settings.items()}}
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     with worker.log_path.open("ab") as log:
         worker.process = subprocess.Popen(
@@ -165,7 +169,7 @@ async def _measure(run: Run, pid: int, group: str, log: Path) -> Measured:
     admin = AIOKafkaAdminClient(bootstrap_servers=run.bootstrap)
     await admin.start()
     try:
-        return await watch(pid, admin, group, run.topic, run.expected.events, run.timeout)
+        return await watch([pid], admin, group, run.topic, run.expected.events, run.timeout)
     except PhaseError as exc:
         raise PhaseError(f"{exc} (log: {log})") from None
     finally:

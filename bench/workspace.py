@@ -47,6 +47,14 @@ async def fill(bootstrap: str, topic: str, partitions: int, events: int,
     return expected
 
 
+def folded(events: int, keys: int) -> Expected:
+    """The fold `fill` would give, without producing anything."""
+    expected = Expected()
+    for key, value in generate(events, keys):
+        fold_into(expected, key, value)
+    return expected
+
+
 def kafka_version() -> str:
     found = re.search(r"<kafka\.version>(.+?)</kafka\.version>",
                       (ROOT / "broker" / "pom.xml").read_text())

@@ -12,12 +12,12 @@ Status = Literal["placed", "confirmed", "rejected", "paid", "shipped", "cancelle
 
 
 class Order(Message):
+    version: int  # first: a standby reads it from there (streams.store)
     customer_id: str
     status: Status
     lines: list[c.OrderLine]
     priced: list[c.PricedLine] = []  # the lines at their reserved prices, once confirmed
     total: Decimal | None = None
-    version: int
 
 
 def decide(state: Order | None, command: Message) -> list[Message]:

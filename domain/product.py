@@ -9,11 +9,11 @@ from streams.commands import Message
 
 
 class Product(Message):
+    version: int  # first: a standby reads it from there (streams.store)
     name: str
     price: Decimal
     on_hand: int
     reservations: dict[str, int] = {}
-    version: int
 
     @property
     def available(self) -> int:

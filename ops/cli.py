@@ -4,6 +4,7 @@ The card's package names are too generic to autodiscover safely, so every module
 declares agents, tables, pages or commands is imported here by name.
 """
 
+import agents.builders
 import agents.command_handler
 import agents.dead_letter_watch
 import agents.event_log
@@ -11,7 +12,6 @@ import agents.repartition
 import agents.results
 import agents.saga_agent
 import agents.view_aliases
-import agents.view_builder
 import ops.commands
 import web.admin_views
 import web.cluster
@@ -28,7 +28,7 @@ from streams.app import app
 
 REGISTERED = (agents.command_handler, agents.dead_letter_watch, agents.event_log,
               agents.repartition, agents.results, agents.saga_agent, agents.view_aliases,
-              agents.view_builder, ops.commands, web.admin_views, web.cluster, web.dashboard,
+              agents.builders, ops.commands, web.admin_views, web.cluster, web.dashboard,
               web.dead_letters, web.lists, web.middleware, web.monitoring, web.openapi, web.push,
               web.rankings, web.views)
 

@@ -9,6 +9,7 @@ import click
 import orjson
 from faust.cli import AppCommand, argument, option
 
+from agents import build_apart as apart
 from agents import view_admin
 from ops import dlq as dead_letter_tools
 from ops import outbox as outbox_relay
@@ -33,16 +34,20 @@ async def verify(self: AppCommand, urls: tuple[str, ...], quiet: bool) -> None:
     workers; fold it with the aggregates' evolvers (and the saga's inputs with its reactions)
     and compare with their stored states; compare the views with the aggregates."""
     await authenticated()
-    with Reporter("reading the event log", quiet=quiet) as bar:
-        events, unreadable = await log_check.read_log(settings.bootstrap,
-                                                      settings.topic("events"), bar)
-    unfoldable: list[str] = []
-    catalog = await view_admin.read_catalog()
-    live = {name: VERSIONS[name][catalog.live_version(name)] for name in VIEWS}
-    with Reporter("comparing the views with the workers", quiet=quiet) as bar:
-        found = await log_check.differences(events, urls, unfoldable, bar, live)
-    with Reporter("reading the stored states", quiet=quiet) as bar:
-        found += await log_check.write_side_differences(settings.bootstrap, events, [], bar)
+    try:
+        with Reporter("reading the event log", quiet=quiet) as bar:
+            events, unreadable = await log_check.read_log(settings.bootstrap,
+                                                          settings.topic("events"), bar)
+        unfoldable: list[str] = []
+        catalog = await view_admin.read_catalog()
+        live = {name: VERSIONS[name][catalog.live_version(name)] for name in VIEWS}
+        with Reporter("comparing the views with the workers", quiet=quiet) as bar:
+            found = await log_check.differences(events, urls, unfoldable, bar, live)
+        with Reporter("reading the stored states", quiet=quiet) as bar:
+            found += await log_check.write_side_differences(settings.bootstrap, events, [], bar)
+    except log_check.MissingTopic as exc:
+        print(f"error: {exc}: has a worker with this topic prefix ever run?", file=sys.stderr)
+        sys.exit(2)
     for line in found:
         self.say(line)
     self.say(f"{len(events)} events ({unreadable} unreadable, {len(unfoldable)} not foldable "
@@ -194,6 +199,13 @@ async def _views_action(self: AppCommand, action: str, view: str, versions: tupl
         self.say(f"served by {len(urls)} worker(s) asked within {seconds:.3f} s")
         return
     self.say(await view_admin.retire(chosen, view_tools.wait_released(urls, chosen)))
+
+
+@app.command(argument("view"), argument("version", type=int), argument("partitions"))
+async def build_apart(self: AppCommand, view: str, version: int, partitions: str) -> None:
+    """Started by a worker, not by hand: fold a view version on the worker's partitions in
+    a process of its own (agents/build_process.py)."""
+    await apart.run(VERSIONS[view][version], {int(p) for p in partitions.split(",")})
 
 
 def json_text(value: Any) -> str:

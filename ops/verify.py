@@ -82,6 +82,13 @@ async def read_log(bootstrap: str, topic: str,
     return events, unreadable
 
 
+class MissingTopic(LookupError):
+    """The topic does not exist (yet): nothing has been written to it."""
+
+
+UNKNOWN_TOPIC = 3
+
+
 async def partitions_of(bootstrap: str, topic: str) -> list[int]:
     admin = AIOKafkaAdminClient(**connection(bootstrap))
     await admin.start()
@@ -89,6 +96,8 @@ async def partitions_of(bootstrap: str, topic: str) -> list[int]:
         [description] = await admin.describe_topics([topic])
     finally:
         await admin.close()
+    if description["error_code"] == UNKNOWN_TOPIC:
+        raise MissingTopic(f"topic {topic} does not exist on {bootstrap}")
     if description["error_code"] != 0 or not description["partitions"]:
         raise LookupError(f"cannot read topic {topic}: error {description['error_code']}")
     return sorted(p["partition"] for p in description["partitions"])

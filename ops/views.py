@@ -13,6 +13,7 @@ import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from agents.version_repartition import folded_positions
 from agents.view_admin import (
     changelog_name,
     event_partitions,
@@ -30,6 +31,7 @@ from tables.registry import is_resident
 from tables.view import View
 
 RECHECKS = 3
+RECHECK_PAUSE = 1.0  # doubled each time: Faust sends a resident row's changelog record late
 
 def describe(entries: list[dict[str, Any]]) -> Iterator[str]:
     for entry in entries:
@@ -95,9 +97,10 @@ async def compare(old: View, new: View, say: Callable[[str], None], quiet: bool,
                 for line in row_differences(key, old, new, *rows.pop(key)):
                     found += 1
                     say(line)
-            for _ in range(RECHECKS):
+            for attempt in range(RECHECKS):
                 if not suspects:
                     break
+                await asyncio.sleep(RECHECK_PAUSE * 2 ** attempt)
                 rows = await _read_again(pair, partition, suspects, urls, wait, say)
                 suspects = {key for key, (x, y) in rows.items() if not level(x, y)}
             for key in sorted(rows):
@@ -114,8 +117,11 @@ async def compare(old: View, new: View, say: Callable[[str], None], quiet: bool,
 async def _read_again(pair: tuple[View, View], partition: int, suspects: set[str],
                       urls: tuple[str, ...], wait: float,
                       say: Callable[[str], None]) -> dict[str, tuple[Any, Any]]:
-    """The suspects' rows in both versions once both have folded the log as it is now."""
-    await _wait_folded(pair, await log_ends([partition]), urls, wait, say)
+    """The suspects' rows in both versions once both have folded the log as it is now: the
+    same event-log partition, or for a view keyed other than by aggregate, whose rows gather
+    events from every partition, all of them."""
+    sources = [partition] if pair[0].by_aggregate else None
+    await _wait_folded(pair, await log_ends(sources), urls, wait, say)
     a = await read_rows(changelog_name(pair[0]), partition)
     b = await read_rows(changelog_name(pair[1]), partition)
     return {key: (_row(a.get(key)), _row(b.get(key))) for key in suspects}
@@ -155,18 +161,24 @@ async def log_ends(partitions: list[int] | None = None) -> dict[int, int]:
 async def folded(view: View, urls: tuple[str, ...]) -> dict[int, int]:
     """Per event-log partition, the offset before which every record is in the version's
     changelog. A built version commits its offsets after writing its changelog; the
-    resident one's committed offsets may stay behind what its agent has applied, so the
-    workers are asked too (`/cluster`, every worker's applied offsets)."""
+    resident one's committed offsets may stay behind what its agent has applied, or (fed
+    through a repartition topic) say only what was forwarded, so the workers are asked too
+    (`/cluster`: every worker's applied offsets, and how far each repartition partition's
+    rows reach along the event log)."""
     found = {p.partition: p.folded for p in await positions(view)}
-    if is_resident(view):
-        for partition, offset in (await applied_by_workers(view.name, urls)).items():
+    if not is_resident(view):
+        return found
+    workers = await cluster_workers(urls)
+    if view.by_aggregate:
+        for partition, offset in applied_offsets(workers, view.name).items():
             found[partition] = max(found.get(partition, 0), offset + 1)
-    return found
+        return found
+    reached = {q: {} for q in found} | reached_offsets(workers, view.name)
+    return folded_positions(reached, sorted(found))
 
 
-async def applied_by_workers(name: str, urls: tuple[str, ...]) -> dict[int, int]:
-    """The last offset each partition's holder says the view's agent has applied, from the
-    first worker that answers for the cluster."""
+async def cluster_workers(urls: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Every worker's part of `/cluster`, from the first worker asked that answers."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
         for url in urls:
             try:
@@ -176,15 +188,31 @@ async def applied_by_workers(name: str, urls: tuple[str, ...]) -> dict[int, int]
                     cluster = await response.json()
             except (aiohttp.ClientError, TimeoutError, ValueError):
                 continue
-            applied: dict[int, int] = {}
-            for worker in cluster.get("workers", []):
-                lag = worker.get("projections", {}).get(name, {}).get("partitions", {})
-                for partition, behind in lag.items():
-                    if behind.get("applied") is not None:
-                        applied[int(partition)] = max(applied.get(int(partition), -1),
-                                                      behind["applied"])
-            return applied
-    return {}
+            return list(cluster.get("workers", []))
+    return []
+
+
+def applied_offsets(workers: list[dict[str, Any]], name: str) -> dict[int, int]:
+    """The last offset each partition's holder says the view's agent has applied."""
+    applied: dict[int, int] = {}
+    for worker in workers:
+        lag = worker.get("projections", {}).get(name, {}).get("partitions", {})
+        for partition, behind in lag.items():
+            if behind.get("applied") is not None:
+                applied[int(partition)] = max(applied.get(int(partition), -1), behind["applied"])
+    return applied
+
+
+def reached_offsets(workers: list[dict[str, Any]], name: str) -> dict[int, dict[int, int]]:
+    """Per repartition partition, how far along each event-log partition its rows reach."""
+    reached: dict[int, dict[int, int]] = {}
+    for worker in workers:
+        for partition, sources in worker.get("projections", {}).get(name, {}).get(
+                "reached", {}).items():
+            known = reached.setdefault(int(partition), {})
+            for source, offset in sources.items():
+                known[int(source)] = max(known.get(int(source), -1), offset)
+    return reached
 
 
 def _row(raw: bytes | None) -> Any:

@@ -1,5 +1,8 @@
 """The Faust app, configured from the settings."""
 
+import logging
+import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -12,6 +15,7 @@ from streams.settings import Settings
 from streams.store import discard_after_crash, mark_clean_stop
 
 settings = Settings.from_env()
+log = logging.getLogger(__name__)
 
 
 class App(faust_patches.App):
@@ -30,6 +34,12 @@ class App(faust_patches.App):
         discard_after_crash(Path(self.conf.tabledir))
         await super().on_first_start()
 
+    async def on_stop(self) -> None:
+        deadline = threading.Timer(settings.stop_timeout, give_up_stopping)
+        deadline.daemon = True
+        deadline.start()
+        await super().on_stop()
+
     async def on_shutdown(self) -> None:
         await super().on_shutdown()
         mark_clean_stop(Path(self.conf.tabledir))
@@ -38,6 +48,17 @@ class App(faust_patches.App):
         await super().on_start()
         for topic in self.project_topics:
             await topic.maybe_declare()
+
+
+def give_up_stopping() -> None:
+    """A stop that cannot finish (Kafka gone: the last sends and commits wait for it) ends
+    the process without the clean-stop mark, so the next start restores the tables from
+    their changelogs rather than trusting rows whose changelog records may not be sent."""
+    log.error("could not stop within SHOPSTREAM_STOP_TIMEOUT=%s s (is Kafka reachable?): "
+              "exiting; the tables will be restored from their changelogs at the next start",
+              settings.stop_timeout)
+    logging.shutdown()
+    os._exit(1)
 
 
 app = App(

@@ -416,6 +416,7 @@ class Producer(aiokafka.Producer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.refusing = False
         if not self.app.conf.producer_threaded:
             self.buffer = Buffer(loop=self.loop, beacon=self.beacon)
             self.buffer.app = self.app
@@ -475,9 +476,17 @@ class Producer(aiokafka.Producer):
                    partition: int | None, timestamp: float | None, headers: Any, *,
                    transactional_id: str | None = None) -> Awaitable[Any]:
         if self.stopped():
+            if not self.refusing:
+                log.warning("out of the group after a stop: refusing records until the next "
+                            "assignment")
+            self.refusing = True
             refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             refused.set_exception(Fenced(f"not sent to {topic}: this worker is out of its group"))
+            # Faust's changelog sends are never awaited: without this each logs "Future
+            # exception was never retrieved" with a traceback.
+            refused.add_done_callback(lambda future: future.exception())
             return refused
+        self.refusing = False
         return await super().send(topic, key, value, partition, timestamp, headers,
                                   transactional_id=transactional_id)
 

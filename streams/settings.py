@@ -25,9 +25,9 @@ def instance_id(given: str, advertised_url: str, static: str) -> str | None:
     return chosen.strip("-")[:249]
 
 
-def bulk_restore_from(given: str) -> int | None:
-    """How many records a table partition must be behind its changelog to be restored in bulk
-    (streams/restore.py) rather than by Faust alone; None: never."""
+def records_or_off(given: str) -> int | None:
+    """A number of records behind from which something is done another way (a bulk restore,
+    a build in a process of its own); None (`off`): never."""
     if given.lower() in ("off", "false", "no"):
         return None
     return max(int(given), 1)
@@ -54,6 +54,8 @@ class Settings:
     retry_cap: float
     send_timeout: float
     catch_up_lookback: float
+    stop_timeout: float
+    write_behind: bool
     rocksdb_memory: int
     linger_ms: int
     max_body: int
@@ -67,6 +69,7 @@ class Settings:
     rebalance_timeout: float
     instance_id: str | None
     bulk_restore_from: int | None
+    build_apart_from: int | None
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -101,6 +104,8 @@ class Settings:
             retry_cap=float(_env("RETRY_CAP", "5")),
             send_timeout=float(_env("SEND_TIMEOUT", "15")),
             catch_up_lookback=float(_env("CATCH_UP_LOOKBACK", "60")),
+            stop_timeout=float(_env("STOP_TIMEOUT", "30")),
+            write_behind=_env("WRITE_BEHIND", "off").lower() in ("1", "true", "yes", "on"),
             rocksdb_memory=int(_env("ROCKSDB_MEMORY_MB", "128")) * 1024 * 1024,
             linger_ms=int(_env("LINGER_MS", "2")),
             max_body=int(_env("MAX_BODY", str(64 * 1024))),
@@ -114,7 +119,8 @@ class Settings:
             rebalance_timeout=float(_env("REBALANCE_TIMEOUT", "60")),
             instance_id=instance_id(_env("INSTANCE_ID", ""), advertised_url,
                                     _env("STATIC_MEMBERSHIP", "true")),
-            bulk_restore_from=bulk_restore_from(_env("BULK_RESTORE_FROM", "10000")),
+            bulk_restore_from=records_or_off(_env("BULK_RESTORE_FROM", "10000")),
+            build_apart_from=records_or_off(_env("BUILD_APART_FROM", "10000")),
         )
 
     @property

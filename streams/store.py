@@ -176,14 +176,64 @@ def mark_clean_stop(tables: Path) -> None:
         (tables / CLEAN_STOP).touch()
 
 
+VERSION = b'{"version":'
+VERSIONS = b'{"versions":{'
+DIGITS = frozenset(b"0123456789")
+
+
 def progress_of(value: bytes | None) -> int | None:
     """How far a row has come: the version of the aggregate it folds, or the sum of the
-    versions of the aggregates a row folds together; None for values with neither."""
+    versions of the aggregates a row folds together; None for values with neither.
+
+    Read for every changelog record a standby applies, so the rows we write put it first
+    (aggregate states `{"version":N,...`, view rows `{"versions":{...},...`) and it is read
+    from there without parsing the row; any other row is parsed whole."""
     if not value or value[:1] != b"{":
         return None
+    if value.startswith(VERSION):
+        found = _leading_version(value)
+        if found is not None:
+            return found
+    elif value.startswith(VERSIONS):
+        found = _leading_versions(value)
+        if found is not None:
+            return found
+    elif b'"version' not in value:
+        return None
+    return parsed_progress(value)
+
+
+def _leading_version(value: bytes) -> int | None:
+    end = start = len(VERSION)
+    while end < len(value) and value[end] in DIGITS:
+        end += 1
+    if end == start or end == len(value) or value[end] not in b",}":
+        return None
+    if value[start] == ord("0") and end - start > 1:  # not JSON: leave it to the parser
+        return None
+    return int(value[start:end])
+
+
+def _leading_versions(value: bytes) -> int | None:
+    """The versions object ends at its first `}`: values are integers, and a `}` inside a key
+    leaves the slice an unterminated string, which does not parse."""
+    end = value.find(b"}", len(VERSIONS))
+    try:
+        versions = orjson.loads(value[len(VERSIONS) - 1:end + 1]) if end > 0 else None
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(versions, dict) and all(isinstance(v, int) for v in versions.values()):
+        return sum(versions.values())
+    return None
+
+
+def parsed_progress(value: bytes) -> int | None:
+    """`progress_of` by parsing the whole row: for rows that do not lead with it."""
     try:
         row = orjson.loads(value)
     except orjson.JSONDecodeError:
+        return None
+    if not isinstance(row, dict):
         return None
     version = row.get("version")
     if isinstance(version, int):

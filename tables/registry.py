@@ -31,9 +31,9 @@ def is_resident(view: View) -> bool:
 
 
 def buildable(view: View) -> bool:
-    """A version built beside the resident one: folded per event-log partition, so keyed by
-    aggregate and not windowed."""
-    return view.by_aggregate and view.window is None and not is_resident(view)
+    """A version built beside the resident one: not windowed (a built version keeps one row
+    per key); one keyed other than by aggregate is built through a repartition topic."""
+    return view.window is None and not is_resident(view)
 
 
 def progress_name(view: View) -> str:

@@ -49,8 +49,8 @@ def apply(view: View, row: Data | None, event: Event, key: str) -> Data | None:
     versions: dict[str, int] = row["versions"] if row else {}
     if versions.get(event.aggregate_id, 0) >= event.version:
         return None
-    return {
-        "data": view.project(row["data"] if row else None, event, key),
+    return {  # versions first: a standby reads a row's progress from there (streams.store)
         "versions": {**versions, event.aggregate_id: event.version},
+        "data": view.project(row["data"] if row else None, event, key),
         "occurred_at": event.occurred_at.isoformat(),
     }

@@ -9,8 +9,8 @@ from faust.web import Request, Response, View
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from agents import view_admin
+from agents.builders import BUILDERS
 from agents.view_aliases import SWITCHES
-from agents.view_builder import BUILDERS
 from streams.app import app
 from tables.catalog import catalog
 from tables.progress import progress
@@ -27,9 +27,16 @@ def local() -> dict[str, Any]:
         "live_here": {name: catalog.live_version(name) for name in VERSIONS},
         "built_here": {builder.view.table_name: {
             "partitions": sorted(builder.ready), "folded": builder.folded,
+            "folded_apart": builder.folded_apart,
+            "apart": {"pid": builder.apart.process.pid,
+                      "partitions": sorted(builder.apart.partitions)} if builder.apart else None,
             "unfoldable": builder.unfoldable,
             "applied": {str(p): progress.applied.get((builder.view.table_name, p))
                         for p in sorted(builder.ready)},
+            **({} if builder.view.by_aggregate else {"reached": {
+                str(p): {str(source): offset for source, offset in progress.sources.get(
+                    (builder.view.table_name, p), {}).items()}
+                for p in sorted(builder.ready)}}),
         } for builder in BUILDERS.values()},
         "catalog_loaded": catalog.loaded,
         "switches": [{"view": view, "version": version, "seconds": round(took, 4)}

@@ -18,6 +18,7 @@ from agents.command_handler import decided
 from agents.dead_letter_watch import LEDGER
 from streams.app import app
 from streams.dead_letters import DeadLetter
+from tables.progress import progress
 from tables.registry import VIEWS
 from web import monitoring
 from web.queries import BadQuery, integer
@@ -50,12 +51,22 @@ def local_part() -> dict[str, Any]:
             name: {"rows_estimate": rows.get(name),
                    "applied_total": latency.get(name, {}).get("count"),
                    "latency_ms": latency.get(name, {}),
-                   "partitions": {str(p): asdict(b) for p, b in partitions.items()}}
+                   "partitions": {str(p): asdict(b) for p, b in partitions.items()},
+                   **_reached(name, partitions)}
             for name, partitions in lag.items()},
         "commands": dict(decided),
         "events_per_second": app.monitor.events_s,
         "parked_here": sum(dead_letters.parked.values()),
     }
+
+
+def _reached(name: str, partitions: Any) -> dict[str, Any]:
+    """For a view fed through a repartition topic: per partition held here, the last offset of
+    each event-log partition its rows have folded (or seen pass in a watermark)."""
+    if VIEWS.get(name) is None or VIEWS[name].by_aggregate:
+        return {}
+    return {"reached": {str(p): {str(s): o for s, o in progress.sources.get((name, p), {}).items()}
+                        for p in partitions if (name, p) in progress.sources}}
 
 
 def _by_topic(tps: Any) -> dict[str, list[int]]:

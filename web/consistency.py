@@ -33,7 +33,7 @@ def reached(view: View, partition: int) -> dict[int, int]:
     if view.by_aggregate:
         applied = progress.applied.get((progress_name(view), partition))
         return {} if applied is None else {partition: applied}
-    return dict(progress.sources[view.name, partition])
+    return dict(progress.sources[progress_name(view), partition])
 
 
 def _recorded(rows: Any, aggregate_id: str) -> int:

@@ -223,10 +223,64 @@ def _plain_paths() -> JSON:
     }
 
 
+ADMIN = [{"adminToken": []}]
+REFUSED = {"401": _error("no `Authorization: Bearer` token"),
+           "403": _error("the admin token is wrong"),
+           "404": _error("admin operations are off: no SHOPSTREAM_ADMIN_TOKEN is set")}
+IDS = {"required": False, "content": {"application/json": {"schema": {
+    "type": "object", "properties": {"ids": {"type": "array", "items": {
+        "type": "string", "format": "uuid"}}}}}},
+    "description": "the dead letters to resolve; no body or no `ids`: every waiting one"}
+
+
+def _admin_paths() -> JSON:
+    anything = {"type": "object"}
+    resolving = {"200": _json("the ids resolved", anything),
+                 "400": _error("the body is not JSON"), "422": _error("invalid body"),
+                 **REFUSED, "404": _error("an unknown dead letter, or admin operations are off")}
+    return {
+        "/admin/views": {"get": {
+            "summary": "every view version's state (live, resident, building, ready, retired, "
+                       "declared) and per partition its folded offset against the log end",
+            "responses": {"200": _json("the versions", anything)}}},
+        "/admin/views/local": {"get": {
+            "summary": "what this worker serves and builds, and its last switches",
+            "responses": {"200": _json("this worker", anything)}}},
+        "/admin/views/{view}/{action}": {"post": {
+            "summary": "rebuild a version from the log, switch the live version (switch back "
+                       "to roll back), or retire a version",
+            "security": ADMIN,
+            "parameters": [
+                {"name": "view", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "action", "in": "path", "required": True,
+                 "schema": {"enum": ["rebuild", "switch", "retire"]}},
+                _query("version", {"type": "integer", "minimum": 1},
+                       "the version (default: the newest declared)"),
+                _query("force", {"type": "boolean"}, "switch: even to a version not caught up"),
+                _wait("wait", "switch: seconds to wait for the version to catch up")],
+            "responses": {"200": _json("done", anything), "400": _error("a bad parameter"),
+                          "409": _error("refused, with the reason"), **REFUSED,
+                          "404": _error("no such view, version or action, or admin "
+                                        "operations are off")}}},
+        "/admin/dead-letters": {"get": {
+            "summary": "the dead letters waiting (`all=true`: resolved ones too)",
+            "security": ADMIN,
+            "parameters": [_query("all", {"type": "boolean"}, "resolved ones too")],
+            "responses": {"200": _json("the dead letters", anything),
+                          "400": _error("a bad parameter"), **REFUSED}}},
+        "/admin/dead-letters/replay": {"post": {
+            "summary": "re-submit dead letters to the topics they came from",
+            "security": ADMIN, "requestBody": IDS, "responses": resolving}},
+        "/admin/dead-letters/discard": {"post": {
+            "summary": "give dead letters up: they stop waiting",
+            "security": ADMIN, "requestBody": IDS, "responses": resolving}},
+    }
+
+
 @cache
 def document() -> JSON:
     schemas, body = _components()
-    paths = {**_command_paths(body), **_plain_paths()}
+    paths = {**_command_paths(body), **_plain_paths(), **_admin_paths()}
     for name in VIEWS:
         paths |= _view_paths(name)
     for name in answers.LISTS:
@@ -240,7 +294,9 @@ def document() -> JSON:
                                 "Kafka. Any worker answers any request. Every error is JSON "
                                 "with an `error` message."},
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": {"schemas": schemas, "securitySchemes": {"adminToken": {
+            "type": "http", "scheme": "bearer",
+            "description": "SHOPSTREAM_ADMIN_TOKEN; admin operations are off without it"}}},
     }
 
 

@@ -9,8 +9,8 @@ from faust.web import Request, Response, View
 from pydantic import ValidationError
 
 from agents import dead_letters
+from agents.builders import live_view, read_live_row
 from agents.dead_letter_watch import LEDGER
-from agents.view_builder import live_view, read_live_row
 from streams import topics
 from streams.app import app, settings
 from streams.commands import INTERNAL, internal_rule

@@ -3,6 +3,7 @@ from then on, and not what aiokafka's accumulator already holds (no broker neede
 may leave the accumulator)."""
 
 import asyncio
+import gc
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from faust.transport.producer import ProducerBuffer
 
 from streams.app import app
-from streams.faust_patches import Buffer, fence_accumulator
+from streams.faust_patches import Buffer, Producer, fence_accumulator
 from streams.membership import Fenced
 
 
@@ -58,3 +59,27 @@ async def test_a_flush_waits_for_every_record_however_slow_the_producer_is(
         assert sent == [0, 1, 2]
     finally:
         await buffer.stop()
+
+
+async def test_a_refused_record_nobody_awaits_logs_one_warning_and_no_traceback(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Faust sends changelog records without awaiting them: each refused one used to log
+    "Future exception was never retrieved"."""
+    unhandled: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+    producer = Producer(app.transport, loop=loop)
+    monkeypatch.setattr(producer, "stopped", lambda: True)
+    for n in range(3):
+        await producer.send("orders-changelog", b"k", b"v%d" % n, None, None, None)
+    await asyncio.sleep(0)
+    gc.collect()
+    await asyncio.sleep(0)
+    loop.set_exception_handler(None)
+    assert [c for c in unhandled if isinstance(c.get("exception"), Fenced)] == []
+    assert [r.message for r in caplog.records if "refusing records" in r.message] == [
+        "out of the group after a stop: refusing records until the next assignment"]
+    refused = await producer.send("orders-changelog", b"k", b"v", None, None, None)
+    with pytest.raises(Fenced):
+        await refused

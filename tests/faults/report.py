@@ -145,11 +145,12 @@ def page(paths: list[Path], chart_link: str | None = None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.faults.report", description=__doc__)
     parser.add_argument("results", nargs="*", type=Path,
-                        help=f"results files (default: the newest in {RESULTS.relative_to(ROOT)})")
+                        help=f"results files (default: every one in {RESULTS.relative_to(ROOT)}; "
+                             "each scenario shows its newest)")
     parser.add_argument("--page", type=Path, default=PAGE, help="the markdown file to write")
     parser.add_argument("--chart", type=Path, default=CHART, help="the PNG chart to write")
     args = parser.parse_args()
-    paths = args.results or sorted(RESULTS.glob("*.json"))[-1:]
+    paths = args.results or sorted(RESULTS.glob("*.json"))
     if not paths:
         parser.error(f"no results files in {RESULTS}; run `make faults` first")
     try:

@@ -18,6 +18,7 @@ from tests.integration.cluster import (
 
 PARTITIONS = 4
 ADMIN_TOKEN = f"admin-{uuid4().hex}"
+APART_FROM = 1000
 
 
 @pytest.fixture(scope="session")
@@ -38,9 +39,12 @@ async def workers(kafka: Kafka, prefix: str,
                   tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[list[Worker]]:
     root: Path = tmp_path_factory.mktemp("workers")
     # Admin operations are on at worker-1 only, so both sides of that switch can be tested.
+    # A version 1,000 records behind is built in a process of its own (test_evolution).
     pair = [Worker(name=f"worker-{n}", bootstrap=kafka.bootstrap, prefix=prefix,
                    data_dir=root / f"worker-{n}", partitions=PARTITIONS,
-                   settings={"ADMIN_TOKEN": ADMIN_TOKEN} if n == 1 else {}) for n in (1, 2)]
+                   settings={"BUILD_APART_FROM": str(APART_FROM),
+                             **({"ADMIN_TOKEN": ADMIN_TOKEN} if n == 1 else {})})
+            for n in (1, 2)]
     for worker in pair:
         worker.start()
     try:

@@ -90,14 +90,30 @@ async def test_poison_on_every_topic_is_parked_once_with_its_origin(
 
 
 async def dlq(kafka: Kafka, prefix: str, *arguments: str) -> str:
+    returncode, output = await cli(kafka, prefix, "dlq", *arguments)
+    assert returncode == 0, output
+    return output
+
+
+async def cli(kafka: Kafka, prefix: str, *arguments: str) -> tuple[int | None, str]:
     run = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "streams", "dlq", *arguments, cwd=ROOT,
+        sys.executable, "-m", "streams", *arguments, cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "SHOPSTREAM_BROKER": f"kafka://{kafka.bootstrap}",
              "SHOPSTREAM_TOPIC_PREFIX": prefix})
     output = (await asyncio.wait_for(run.communicate(), 120))[0].decode()
-    assert run.returncode == 0, output
-    return output
+    return run.returncode, output
+
+
+async def test_the_tools_on_a_prefix_no_worker_has_used_say_so_without_a_traceback(
+    kafka: Kafka,
+) -> None:
+    unused = f"unused-{uuid4().hex[:8]}"
+    assert "0 dead letters waiting, 0 in all" in await dlq(kafka, unused, "list")
+    returncode, output = await cli(kafka, unused, "verify", "--quiet")
+    assert returncode == 2
+    assert f"error: topic {unused}.events does not exist" in output
+    assert "Traceback" not in output
 
 
 async def health_when(http: aiohttp.ClientSession, workers: list[Worker],

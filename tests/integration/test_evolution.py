@@ -4,10 +4,13 @@ switched to while readers read, rolled back and retired; an event newer than the
 dead-lettered naming its version."""
 
 import asyncio
+import contextlib
 import os
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -28,9 +31,10 @@ SLOW_CLI = 600.0  # compare waits up to 300 s for v1, which recovers slowly afte
 
 
 async def views(kafka: Kafka, prefix: str, worker: Worker, *arguments: str,
-                urls: tuple[str, ...] = (), module: str = "streams") -> tuple[int, str]:
+                urls: tuple[str, ...] = (), module: str = "streams",
+                command: str = "views") -> tuple[int, str]:
     run = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", module, "views", *arguments,
+        sys.executable, "-m", module, command, *arguments,
         *(part for url in urls for part in ("--url", url)), "--quiet", cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "SHOPSTREAM_BROKER": f"kafka://{kafka.bootstrap}",
@@ -81,19 +85,39 @@ async def until(condition: Callable[[], Awaitable[bool]], timeout: float = WAIT)
         await asyncio.sleep(0.2)
 
 
+async def gone(pid: int) -> bool:
+    return exited(pid)
+
+
+def exited(pid: int) -> bool:
+    """No longer there, or a zombie (Linux's /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rpartition(")")[2].split()[0] == "Z"
+
+
 async def local(http: aiohttp.ClientSession, worker: Worker) -> dict[str, Any]:
     status, body = await get_json(http, f"{worker.url}/admin/views/local")
     assert status == 200, body
     return body  # type: ignore[no-any-return]
 
 
+def order_version(body: dict[str, Any]) -> int:
+    return int(body["data"]["version"])
+
+
 class Readers:
     """Read rows continuously from every worker, each with the token of its last write:
-    every status seen, and whether any row's version went back for a reader."""
+    every status seen, and whether any row's version (`version_of` an answer) went back for
+    a reader."""
 
     def __init__(self, http: aiohttp.ClientSession, workers: list[Worker],
-                 tokens: dict[str, str]) -> None:
+                 tokens: dict[str, str], view: str = "orders",
+                 version_of: Callable[[dict[str, Any]], int] = order_version) -> None:
         self.http, self.workers, self.tokens = http, workers, tokens
+        self.view, self.version_of = view, version_of
         self.statuses: list[int] = []
         self.backwards: list[str] = []
         self.view_versions: set[int] = set()
@@ -102,17 +126,17 @@ class Readers:
     async def read(self, worker: Worker) -> None:
         seen: dict[str, int] = {}
         while not self.stopping.is_set():
-            for order_id, token in list(self.tokens.items()):
+            for key, token in list(self.tokens.items()):
                 status, body = await get_json(
-                    self.http, f"{worker.url}/views/orders/{order_id}?token={token}")
+                    self.http, f"{worker.url}/views/{self.view}/{key}?token={token}")
                 self.statuses.append(status)
                 if status != 200:
                     continue
-                version = body["data"]["version"]
+                version = self.version_of(body)
                 self.view_versions.add(body["meta"]["view_version"])
-                if version < seen.get(order_id, 0):
-                    self.backwards.append(f"{order_id}: {seen[order_id]} then {version}")
-                seen[order_id] = version
+                if version < seen.get(key, 0):
+                    self.backwards.append(f"{key}: {seen[key]} then {version}")
+                seen[key] = version
 
     async def run_while(self, work: Awaitable[Any]) -> Any:
         tasks = [asyncio.create_task(self.read(worker)) for worker in self.workers]
@@ -165,15 +189,29 @@ async def test_orders_v2_is_built_compared_switched_rolled_back_and_retired(
     assert code == 0, output
     assert "building" in output
 
+    children: dict[str, int] = {}  # a worker's name -> the last process seen building for it
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:  # no pause: kill right after its first batch
+        for worker in workers:
+            here = (await local(http, worker))["built_here"].get("orders-v2")
+            if here and here["apart"]:
+                children[worker.name] = here["apart"]["pid"]
         building = (await local(http, workers[1]))["built_here"].get("orders-v2")
         if building and building["folded"]:
             break
+    # The log is far longer than APART_FROM: the first batch came from a process of its own.
+    assert building["folded_apart"] > 0, building
+    assert workers[1].process is not None and workers[0].process is not None
+    assert children.get(workers[1].name, 0) not in (0, workers[1].process.pid), children
     workers[1].kill()
+    child = children[workers[1].name]
     print(f"SIGKILL of {workers[1].name} once it had folded {building} of a log of about "
-          f"{BULK + 30} records")
+          f"{BULK + 30} records (building in process {child})")
+    if workers[0].name in children:  # the other worker's child is killed too: restarted
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(children[workers[0].name], signal.SIGKILL)
     workers[1].start()
+    await until(lambda: gone(child))  # the child of a killed worker stops by itself
     await wait_until_all_ready(workers)
 
     async def v2_ready() -> bool:
@@ -183,6 +221,12 @@ async def test_orders_v2_is_built_compared_switched_rolled_back_and_retired(
 
     await until(v2_ready)
     assert traffic.done() is False  # v2 caught up while commands kept coming
+
+    async def handed_back() -> bool:  # near the log's end the workers fold v2 themselves
+        return all([(await local(http, worker))["built_here"]["orders-v2"]["apart"] is None
+                    for worker in workers])
+
+    await until(handed_back)
 
     # Under live traffic: each new order's confirmation lands in v1 and v2 at different
     # moments, so the two are compared at equal positions of the log, never as read.
@@ -285,11 +329,11 @@ async def test_what_cannot_be_built_or_retired_is_refused_with_the_reason(
                                module=declared)
     assert code == 2, output
     assert ("refused: sales-v2 cannot be built beside the resident version: sales is "
-            "windowed") in output, output
+            "windowed, and a built version keeps one row per key") in output, output
     code, output = await views(kafka, prefix, workers[0], "switch", "customer-orders", "2",
                                module=declared)
     assert code == 2, output
-    assert "customer-orders is keyed other than by aggregate" in output, output
+    assert "customer-orders-v2 is declared: run `views rebuild" in output, output
 
     code, output = await views(kafka, prefix, workers[0], "retire", "orders", "1")
     assert code == 2, output

@@ -83,6 +83,15 @@ async def test_every_worker_serves_the_document(
         assert (f"/views/{name}" in document["paths"]) == (VIEWS[name].listing is not None)
     assert {"/commands", "/commands/{command_id}", "/health", "/ready", "/lag",
             "/metrics"} <= document["paths"].keys()
+    admin = {path: methods for path, methods in document["paths"].items()
+             if path.startswith("/admin/")}
+    assert admin.keys() == {"/admin/views", "/admin/views/local", "/admin/views/{view}/{action}",
+                            "/admin/dead-letters", "/admin/dead-letters/replay",
+                            "/admin/dead-letters/discard"}
+    for path, methods in admin.items():
+        for method, operation in methods.items():
+            changes = method == "post" or path == "/admin/dead-letters"
+            assert ("security" in operation) == changes, (method, path)
 
 
 def test_real_answers_conform(api_schema: Any) -> None:

@@ -9,7 +9,9 @@ from uuid import uuid4
 import aiohttp
 import pytest
 
+from ops.verify import partitions_of
 from tests.integration.cluster import Kafka, Worker, wait_until_all_ready
+from tests.integration.conftest import PARTITIONS
 
 pytestmark = pytest.mark.integration
 
@@ -56,3 +58,13 @@ async def test_ready_is_503_while_recovering_and_200_after(
                 assert response.status == 200, await response.text()
     finally:
         worker.stop()
+
+
+async def test_a_started_worker_has_declared_the_topics_it_writes_but_never_reads(
+    workers: list[Worker], kafka: Kafka, prefix: str,
+) -> None:
+    """Faust declares only the topics an agent reads; left to a producer, the command
+    results and dead letters would get the broker's default partition count."""
+    for name in ("command-results", "dead-letters", "view-aliases"):
+        partitions = await partitions_of(kafka.bootstrap, f"{prefix}.{name}")
+        assert len(partitions) == (1 if name == "view-aliases" else PARTITIONS), name

@@ -32,7 +32,7 @@ async def test_the_rows_and_stored_offsets_match_the_changelog_after_a_clean_sto
 ) -> None:
     prefix = f"behind-{uuid4().hex[:8]}"
     worker = Worker(name="behind", bootstrap=kafka.bootstrap, prefix=prefix,
-                    data_dir=tmp_path / "behind")
+                    data_dir=tmp_path / "behind", settings={"WRITE_BEHIND": "on"})
     worker.start()
     try:
         await wait_until_all_ready([worker])

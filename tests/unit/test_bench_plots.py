@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("matplotlib")  # the bench extra; not installed by CI
 
-from bench import plots
+from bench import plots, scaling
 
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -39,3 +39,22 @@ def test_only_the_charts_the_phases_allow(tmp_path: Path) -> None:
     assert list(phases) == ["d"]
     assert [p.name for p in plots.write(phases, tmp_path, "x")] == ["x-throughput.png"]
     assert plots.write({}, tmp_path, "none") == []
+
+
+def scaled(*per_cpu_s: int) -> dict:
+    steps = [{"workers": 2**n, "ok": True, "events": 1000, "events_per_s": 500,
+              "events_per_cpu_s": rate} for n, rate in enumerate(per_cpu_s)]
+    return {"phase": "s", "ok": True, "partitions": 8, "steps": steps,
+            **scaling.efficiency(steps)}
+
+
+def test_the_scaling_chart_and_verdict_hold_events_per_cpu_second_to_a_tenth(
+    tmp_path: Path,
+) -> None:
+    held, fell = scaled(1000, 950, 900), scaled(1000, 950, 899)
+    assert (held["efficiency"], held["verdict"]) == (0.9, "pass")
+    assert (fell["efficiency"], fell["verdict"]) == (0.899, "miss")
+    assert scaling.efficiency(held["steps"][:1])["verdict"] == "n/a"
+    written = plots.write(plots.phases_of({"phases": {"s": held}}), tmp_path, "x")
+    assert [p.name for p in written] == ["x-scaling.png"]
+    assert written[0].read_bytes().startswith(PNG)

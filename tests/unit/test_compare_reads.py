@@ -41,6 +41,7 @@ def run(monkeypatch: pytest.MonkeyPatch, reads: list[tuple[bytes | None, bytes |
     monkeypatch.setattr(views, "_wait_folded", wait_folded)
     monkeypatch.setattr(views, "read_rows", read_rows)
     monkeypatch.setattr(views, "changelog_name", lambda view: view.table_name)
+    monkeypatch.setattr(views, "RECHECK_PAUSE", 0.0)
     found = asyncio.run(views.compare(VIEW, VIEW_V2, said.append, True, 1.0, ()))
     return found, said, waited
 

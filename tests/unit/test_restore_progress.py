@@ -3,7 +3,7 @@
 import pytest
 
 from streams.restore import Progress
-from streams.settings import bulk_restore_from
+from streams.settings import records_or_off
 
 
 def test_progress_counts_down_with_a_rate_and_an_eta_then_reports_the_whole(
@@ -28,6 +28,6 @@ def test_progress_counts_down_with_a_rate_and_an_eta_then_reports_the_whole(
 
 
 def test_bulk_restore_can_be_turned_off_or_given_a_threshold() -> None:
-    assert bulk_restore_from("10000") == 10_000
-    assert bulk_restore_from("0") == 1
-    assert bulk_restore_from("off") is None
+    assert records_or_off("10000") == 10_000
+    assert records_or_off("0") == 1
+    assert records_or_off("off") is None

@@ -1,15 +1,34 @@
 """Every RocksDB database a worker opens charges one shared memory budget; a restore keeps
 the row that came furthest."""
 
+from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
+from uuid import uuid4
 
 import orjson
+import pytest
 from faust.types import TP
+from hypothesis import given
+from hypothesis import strategies as st
 
+from streams import commands as c
+from streams import store as store_module
 from streams.app import app
+from streams.envelopes import Command
 from streams.faust_patches import partition_items, stored_value
-from streams.store import PER_DATABASE, SharedOptions, Store, budget, is_behind, progress_of
+from streams.store import (
+    PER_DATABASE,
+    SharedOptions,
+    Store,
+    budget,
+    is_behind,
+    parsed_progress,
+    progress_of,
+)
+from tables.fold import fold
+from tests.unit.memory_system import AT, MemorySystem
 
 
 def test_memtables_of_every_partition_database_are_charged_to_one_shared_cache(
@@ -76,6 +95,9 @@ def test_progress_is_a_rows_version_or_the_sum_of_its_aggregates_versions() -> N
     assert progress_of(b"not json") is None
     assert progress_of(b"[1, 2]") is None
     assert progress_of(None) is None
+    assert progress_of(b'{"version":4,"name":"x"}') == 4
+    assert progress_of(b'{"versions":{"a":2,"b":5},"data":{"version":9}}') == 7
+    assert progress_of(b'{"versions":{},"data":{}}') == 0
     assert is_behind(b'{"version": 1}', b'{"version": 2}')
     assert not is_behind(b'{"version": 2}', b'{"version": 2}')
     assert not is_behind(b'{"version": 1}', None)
@@ -143,3 +165,59 @@ def test_a_bulk_restore_writes_rows_and_their_offset_together_keeping_the_furthe
     assert store.persisted_offset(tp) == 13
     store.write_restored(tp, [])
     assert store.persisted_offset(tp) == 13
+
+
+LEADING = [
+    b'{"version":12}', b'{"version":0,"a":1}', b'{"version":7,"data":{"version":99}}',
+    b'{"version":1.5,"a":1}', b'{"version":-3}', b'{"version":"4"}', b'{"version":true}',
+    b'{"version":05}', b'{"version":', b'{"version":12',
+    b'{"versions":{"o-1":3,"o-2":4},"data":{"lines":[{"a":"}"}]}}',
+    b'{"versions":{"o}1":3,"o\\"}2":4},"data":{}}', b'{"versions":{"o-1":{"x":1}},"data":1}',
+    b'{"versions":{"o-1":"3"}}', b'{"versions":{', b'{"versions":{"o-1":3',
+    b'{"name":"x","versions":{"a":1}}', b'{"lines":{"version-sku":2}}',
+]
+
+
+@pytest.mark.parametrize("row", LEADING)
+def test_a_leading_version_reads_as_parsing_the_whole_row_does(row: bytes) -> None:
+    assert progress_of(row) == parsed_progress(row)
+
+
+@given(st.dictionaries(st.text(), st.integers(0, 2**40)), st.text(), st.integers(0, 2**40))
+def test_any_versions_read_without_parsing_the_row_as_with_it(
+    versions: dict[str, int], text: str, version: int,
+) -> None:
+    for row in ({"versions": versions, "data": {"note": text, "versions": {text: 1}}},
+                {"version": version, "note": text, "versions": {"x": 1}}):
+        value = orjson.dumps(row)
+        assert progress_of(value) == parsed_progress(value) == (
+            sum(versions.values()) if "versions" in row and "version" not in row else version)
+
+
+def written_rows() -> list[bytes]:
+    """Every aggregate state and view row of a small shop, as the workers write them."""
+    system = MemorySystem()
+
+    def submit(aggregate_id: str, payload: c.Message) -> None:
+        system.submit(Command(command_id=uuid4(), type=type(payload).__name__,
+                              aggregate_id=aggregate_id, issued_at=AT, payload=payload))
+
+    submit("sku-1", c.RegisterProduct(name="a", price=Decimal("2.50"), stock=5))
+    submit("o-1", c.PlaceOrder(customer_id="cust-1", lines=[c.OrderLine(sku="sku-1", quantity=2)]))
+    submit("o-2", c.PlaceOrder(customer_id="cust-1", lines=[c.OrderLine(sku="sku-1", quantity=9)]))
+    states = [state.model_dump_json().encode() for (kind, _), state in system.states.items()]
+    views = [orjson.dumps(row) for rows in fold(system.log).values() for row in rows.values()]
+    assert len(states) == 3 and len(views) >= 4
+    return states + views
+
+
+def test_the_rows_we_write_are_read_without_parsing_them(monkeypatch: Any) -> None:
+    rows = written_rows()
+    expected = [parsed_progress(row) for row in rows]
+
+    def parsed(value: bytes) -> None:
+        raise AssertionError(f"parsed whole: {value[:60]!r}")
+
+    monkeypatch.setattr(store_module, "parsed_progress", parsed)
+    assert [progress_of(row) for row in rows] == expected
+    assert None not in expected

@@ -1,6 +1,7 @@
-"""`python -m tests.integration.repartitioned_v2 views ...`: the CLI with a v2 declared in
-customer-orders and sales, as a module declaring one would: versions that cannot be built
-beside the resident v1 (see docs/evolution.md, Limits)."""
+"""`python -m tests.integration.repartitioned_v2 worker` (or `views ...`): the service with a
+v2 declared in customer-orders and sales, as a module declaring one would. customer-orders
+v2 is built through a repartition topic of its own; sales v2 is refused (windowed, see
+docs/evolution.md, Limits)."""
 
 import runpy
 from dataclasses import replace
