@@ -34,7 +34,8 @@ async def read_records(batch: list[EventT]) -> None:
     await handle_batch_or_park("event log batch", batch, partial(handle_batch, parsed))
 
 
-WHOLE_FETCHES[topics.events.get_topic_name()] = read_records
+if settings.whole_fetches:
+    WHOLE_FETCHES[topics.events.get_topic_name()] = read_records
 
 
 async def handle_batch(parsed: list[tuple[EventT, Event | None]]) -> None:

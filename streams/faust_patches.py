@@ -32,11 +32,16 @@ awaited directly inside a cancel scope; suspending the flow (a rebalance) expire
 scope at once, which interrupts a delivery blocked on a full stream buffer just as the race
 did. About 15 % cheaper per event; the whole fault suite passes with it.
 
-Whole fetches. The event log's records skip the stream path (conductor, channel, stream
-buffer, `take_events`, an ack per event): the consumer hands each fetch's records of a topic
-in `WHOLE_FETCHES` to one handler and acknowledges them when it returns, so the offsets
-committed never pass a record the handler has not finished; the topic's agent stays
-subscribed, which keeps Faust's assignment, tables and standbys as they were.
+Whole fetches (SHOPSTREAM_WHOLE_FETCHES). The event log's records skip the stream path
+(conductor, channel, stream buffer, `take_events`, an ack per event): the consumer hands the
+fetched records of a topic in `WHOLE_FETCHES` to one handler, all that arrived while it was
+busy at once, and acknowledges them when it returns, so the offsets committed never pass a
+record the handler has not finished; the topic's agent stays subscribed, which keeps Faust's
+assignment, tables and standbys as they were. The fetch loop, which also delivers commands
+and their results, does not wait for the handler unless a stream buffer's worth of records
+is waiting: when it waited for each fetch to be taken, every small fetch of the event log
+held the commands behind a whole fold, and under load a command's result came after its
+client's wait (test_consistency).
 
 Flushing. Faust's producer flush before a commit could return with changelog records still
 in its buffer; here it waits for every one (`Buffer`). Rows written behind (tables.storage)
@@ -169,7 +174,10 @@ class Consumer(aiokafka.Consumer):
         self.deliveries: set[asyncio.Timeout] = set()
         self.assignments = 0  # how many assignments this consumer has had
         self.ends_at_assignment: dict[TP, int] | None = None  # None until known
-        self.fetches: asyncio.Queue[list[Message]] = asyncio.Queue(maxsize=1)
+        self.fetched: list[Message] = []  # handed over whole, not yet taken by the handler
+        self.fetched_more = asyncio.Event()
+        self.taken = asyncio.Event()
+        self.backlog = self.app.conf.stream_buffer_maxsize  # records `fetched` may hold
 
     @faust.Service.task
     async def _stop_watch(self) -> None:
@@ -294,11 +302,14 @@ class Consumer(aiokafka.Consumer):
             await self.hand_over(whole)
 
     async def hand_over(self, fetched: dict[TP, list[Message]]) -> None:
-        """Hand a fetch's records of a topic in `WHOLE_FETCHES` to its handler at once, as
-        Faust's own loop (`_drain_messages`) would hand them to a stream one by one: gaps noted,
-        each record tracked until acknowledged, the read offset moved on. A record counts as
-        done only once the handler has returned; one left unhandled, or dropped because the
-        flow stopped before the handler took it, does not (see `ack`)."""
+        """Hand a fetch's records of a topic in `WHOLE_FETCHES` over, as Faust's own loop
+        (`_drain_messages`) would hand them to a stream one by one: gaps noted, each record
+        tracked until acknowledged, the read offset moved on. They wait in `fetched` for the
+        handler's task, which takes all there are at once; the fetch loop goes on delivering the
+        other topics meanwhile, and waits only once `fetched` holds as many records as a
+        stream's buffer (as a full stream buffer makes it wait). A record counts as done only
+        once the handler has returned; one left unhandled, or dropped because the flow stopped
+        before the handler took it, does not (see `ack`)."""
         messages = []
         for tp, batch in fetched.items():
             for message in batch:
@@ -316,34 +327,53 @@ class Consumer(aiokafka.Consumer):
         if not self.flow_active:
             self.drop(messages)
             return
-        try:
+        self.fetched += messages
+        self.fetched_more.set()
+        if len(self.fetched) < self.backlog:
+            return
+        with suppress(TimeoutError):  # the flow stopped: `stop_flow` dropped them
             async with asyncio.timeout(None) as scope:
                 self.deliveries.add(scope)
                 try:
-                    await self.fetches.put(messages)
+                    while self.fetched:
+                        self.taken.clear()
+                        await self.taken.wait()
                 finally:
                     self.deliveries.discard(scope)
-        except TimeoutError:  # the flow stopped while the handler was still busy
-            self.drop(messages)
 
     @faust.Service.task
     async def _handle_fetches(self) -> None:
-        """The handler runs beside the fetch loop, as an agent would: the other topics' records
-        go on being delivered while it folds, and the next fetch waits in `fetches`."""
+        """The handler runs beside the fetch loop, as an agent would."""
         while not self.should_stop:
-            await self.handle_fetch(await self.fetches.get())
+            await self.fetched_more.wait()
+            await self.handle_fetched()
 
-    async def handle_fetch(self, messages: list[Message]) -> None:
+    async def handle_fetched(self) -> None:
+        """Hand every record waiting in `fetched` to its topic's handler, then acknowledge them."""
+        self.fetched_more.clear()
+        messages, self.fetched = self.fetched, []
+        self.taken.set()
+        by_topic: dict[str, list[Message]] = {}
+        for message in messages:
+            by_topic.setdefault(message.topic, []).append(message)
+        while by_topic:
+            topic = next(iter(by_topic))
+            try:
+                await self.handle_fetch(topic, by_topic.pop(topic))
+            except BaseException:
+                for rest in by_topic.values():
+                    self.drop(rest)
+                raise
+
+    async def handle_fetch(self, topic: str, messages: list[Message]) -> None:
         create = self.app.create_event
         try:
-            await WHOLE_FETCHES[messages[0].topic](
-                [create(m.key, m.value, m.headers, m) for m in messages])
+            await WHOLE_FETCHES[topic]([create(m.key, m.value, m.headers, m) for m in messages])
         except asyncio.CancelledError:
             self.leave_unhandled(messages)
             raise
         except Exception:
-            log.exception("handling a fetch of %s failed: it is left unhandled",
-                          messages[0].topic)
+            log.exception("handling a fetch of %s failed: it is left unhandled", topic)
             self.leave_unhandled(messages)
         finally:
             for message in messages:
@@ -360,8 +390,9 @@ class Consumer(aiokafka.Consumer):
         now = asyncio.get_running_loop().time()
         for delivery in self.deliveries:
             delivery.reschedule(now)
-        while not self.fetches.empty():
-            self.drop(self.fetches.get_nowait())
+        dropped, self.fetched = self.fetched, []
+        self.drop(dropped)
+        self.taken.set()
 
     async def wait_first(self, *coros: Any, timeout: Any = None) -> WaitResults:
         if not (timeout is None and len(coros) == 2 and isinstance(coros[1], SuspensionWait)):

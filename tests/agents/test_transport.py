@@ -207,6 +207,10 @@ def fetch_of(*offsets: int) -> Any:
     return fetch
 
 
+async def drained(books: Consumer) -> list[tuple[TP, int]]:
+    return [(tp, m.offset) async for tp, m in books.getmany(1.0)]
+
+
 @pytest.mark.usefixtures("acking")
 async def test_a_whole_fetch_goes_to_its_handler_and_counts_as_done_only_when_it_returns(
     monkeypatch: pytest.MonkeyPatch,
@@ -225,9 +229,58 @@ async def test_a_whole_fetch_goes_to_its_handler_and_counts_as_done_only_when_it
     delivered = [(tp, m.offset) async for tp, m in books.getmany(1.0)]
     assert delivered == [(COMMANDS, 4)] and not seen  # the fetch waits for the handler's task
     assert books.expected[EVENTS] == 13 and books._read_offset[EVENTS] == 12
-    await books.handle_fetch(books.fetches.get_nowait())
+    await books.handle_fetched()
     assert seen == [[b"v10", b"v11", b"v12"]]
     assert books._new_offset(EVENTS) == 13 and not books.unacked
+
+
+@pytest.mark.usefixtures("acking")
+async def test_fetches_made_while_the_handler_is_busy_hold_up_no_other_topic_and_go_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fetch loop also delivers the commands and their results: held until the projection
+    had folded the fetch before, a command waited behind every small fetch of the event log
+    under load (test_consistency's `PlaceOrder` answered 202)."""
+    books = consumer()
+    books._committed_offset[EVENTS] = 10
+    seen = []
+
+    async def handler(events: list[Any]) -> None:
+        seen.append([event.value for event in events])
+
+    monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, handler)
+
+    async def three_fetches() -> list[tuple[TP, int]]:
+        delivered = []
+        for offsets in ((10, 11), (12,), (13,)):
+            monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch_of(*offsets))
+            delivered += [(tp, m.offset) async for tp, m in books.getmany(1.0)]
+        return delivered
+
+    fetching = asyncio.ensure_future(three_fetches())
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert fetching.done(), "the fetch loop waits for the event log's handler"
+    assert fetching.result() == [(COMMANDS, 4)] * 3 and not seen
+    await books.handle_fetched()
+    assert seen == [[b"v10", b"v11", b"v12", b"v13"]]
+    assert books._new_offset(EVENTS) == 14 and not books.unacked
+
+
+@pytest.mark.usefixtures("acking")
+async def test_a_full_backlog_holds_the_fetch_loop_until_the_handler_takes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    books = consumer()
+    books.backlog = 2
+    monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, lambda events: asyncio.sleep(0))
+    monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch_of(10, 11))
+    fetching = asyncio.ensure_future(drained(books))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not fetching.done() and len(books.fetched) == 2
+    await books.handle_fetched()
+    assert await asyncio.wait_for(fetching, 5) == [(COMMANDS, 4)] and not books.fetched
 
 
 @pytest.mark.usefixtures("acking")
@@ -244,15 +297,33 @@ async def test_a_fetch_whose_handler_fails_or_that_a_rebalance_drops_is_not_done
     monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch_of(10, 11))
     [m async for _, m in books.getmany(1.0)]
     with pytest.raises(asyncio.CancelledError):
-        await books.handle_fetch(books.fetches.get_nowait())
+        await books.handle_fetched()
     assert books._new_offset(EVENTS) is None and not books.unacked
 
     books._read_offset.clear()
     [m async for _, m in books.getmany(1.0)]
     assert books.unacked
     books.stop_flow()  # a rebalance begins before the handler takes the fetch
-    assert books.fetches.empty() and not books.unacked
+    assert not books.fetched and not books.unacked
     assert books._new_offset(EVENTS) is None
+
+
+@pytest.mark.usefixtures("acking")
+async def test_a_rebalance_releases_a_fetch_loop_held_by_a_full_backlog_and_drops_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    books = consumer()
+    books._committed_offset[EVENTS] = 10
+    books.backlog = 2
+    monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, lambda events: None)
+    monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch_of(10, 11))
+    fetching = asyncio.ensure_future(drained(books))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not fetching.done()
+    books.stop_flow()
+    assert await asyncio.wait_for(fetching, 5) == [(COMMANDS, 4)]
+    assert not books.fetched and not books.unacked and books._new_offset(EVENTS) is None
 
 
 async def test_a_fetch_made_stale_by_a_seek_is_not_handed_over(
@@ -267,4 +338,4 @@ async def test_a_fetch_made_stale_by_a_seek_is_not_handed_over(
     monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, lambda events: None)
     monkeypatch.setattr(aiokafka.Consumer, "getmany", seeking)
     assert [m async for _, m in books.getmany(1.0)] == []
-    assert books.fetches.empty() and not books.unacked
+    assert not books.fetched and not books.unacked
