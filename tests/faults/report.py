@@ -111,6 +111,7 @@ def page(paths: list[Path], chart_link: str | None = None) -> str:
         f"- `{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}`: "
         f"{run['started']} to {run['finished']}, commit {run['commit']}, "
         f"{run['cpus']} CPUs, load average at the start {run['load_average']}"
+        + "".join(f", {name}={value}" for name, value in run.get("levers", {}).items())
         for path, run in zip(paths, runs, strict=True))
     text = [
         "# Fault suite results",
