@@ -23,8 +23,8 @@ DIRECT = [view for view in VIEWS.values() if view.by_aggregate]
 @app.agent(topics.events, concurrency=1)
 async def read_event_log(stream: StreamT[bytes]) -> None:
     """Subscribes the worker to the event log: Faust's group membership, offsets, tables and
-    standbys follow from it. A running worker's consumer hands the records to `read_records`
-    a whole fetch at a time instead (`faust_patches.WHOLE_FETCHES`)."""
+    standbys follow from it. With SHOPSTREAM_WHOLE_FETCHES on, the consumer hands the records
+    to `read_records` whole fetches at a time instead (`faust_patches.WHOLE_FETCHES`)."""
     async for batch in stream.take_events(settings.batch_size, settings.batch_within):
         await read_records(batch)
 
