@@ -29,7 +29,8 @@ ORDER = Aggregate(
 )
 PRODUCT = Aggregate(
     "product", product.Product, product.decide, product.evolve,
-    frozenset({c.RegisterProduct, c.ChangePrice, c.Restock, c.ReserveStock, c.ReleaseStock}),
+    frozenset({c.RegisterProduct, c.ChangePrice, c.Restock, c.ReserveStock, c.ReleaseStock,
+               c.DispatchStock}),
 )
 AGGREGATES = (ORDER, PRODUCT)
 BY_COMMAND: dict[str, Aggregate] = {

@@ -46,6 +46,11 @@ def decide(state: Product | None, command: Message) -> list[Message]:
             if order_id not in product.reservations:
                 raise Rejected(f"no stock is reserved for order {order_id}")
             return [e.StockReleased(order_id=order_id, quantity=product.reservations[order_id])]
+        case c.DispatchStock(order_id=order_id):
+            if order_id not in product.reservations:
+                raise Rejected(f"no stock is reserved for order {order_id}")
+            return [e.StockDispatched(order_id=order_id,
+                                      quantity=product.reservations[order_id])]
     raise Rejected(f"a product does not handle {type(command).__name__}")
 
 
@@ -65,12 +70,17 @@ def evolve(state: Product | None, event: Message) -> Product:
         case e.StockReservationRejected():
             pass
         case e.StockReleased(order_id=order_id):
-            update["reservations"] = {
-                key: qty for key, qty in product.reservations.items() if key != order_id
-            }
+            update["reservations"] = _without(product.reservations, order_id)
+        case e.StockDispatched(order_id=order_id, quantity=quantity):
+            update["on_hand"] = product.on_hand - quantity
+            update["reservations"] = _without(product.reservations, order_id)
         case _:
             raise ValueError(f"a product does not apply {type(event).__name__}")
     return product.model_copy(update=update)
+
+
+def _without(reservations: dict[str, int], order_id: str) -> dict[str, int]:
+    return {key: qty for key, qty in reservations.items() if key != order_id}
 
 
 def _existing(state: Product | None) -> Product:

@@ -2,8 +2,9 @@
 
 OrderPlaced -> one ReserveStock per line; all reserved -> ConfirmOrder with the reserved
 prices; any rejected -> RejectOrder, and ReleaseStock for what was reserved (the
-compensation); a cancelled order releases its stock. Command ids derive from the order and
-the step, so a redelivered input re-issues identical commands, which the handler dedupes.
+compensation); a cancelled order releases its stock, a shipped one dispatches it. Command
+ids derive from the order and the step, so a redelivered input re-issues identical commands,
+which the handler dedupes.
 """
 
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from streams.commands import Message
 from streams.envelopes import Command, CommandResult, Event
 
 SAGA_NAMESPACE = UUID("6b1f3c0e-8f4a-4d1e-9b7a-2f5c3e9d1a70")
-Outcome = Literal["reserving", "confirmed", "rejected", "cancelled"]
+Outcome = Literal["reserving", "confirmed", "rejected", "cancelled", "shipped"]
 Input = Event | CommandResult
 
 
@@ -36,7 +37,7 @@ def order_of(message: Input) -> str | None:
         unreservable = message.type == "ReserveStock" and message.status == "rejected"
         return message.reply_to if unreservable else None
     match message.payload:
-        case e.OrderPlaced() | e.OrderCancelled():
+        case e.OrderPlaced() | e.OrderCancelled() | e.OrderShipped():
             return message.aggregate_id
         case e.StockReserved(order_id=order_id) | e.StockReservationRejected(order_id=order_id):
             return order_id
@@ -69,6 +70,9 @@ def react(state: Reservation | None, message: Input,
         case e.OrderCancelled() if state and state.outcome in ("reserving", "confirmed"):
             state = state.model_copy(update={"outcome": "cancelled"})
             return state, [_release(state, sku, cause) for sku in state.reserved]
+        case e.OrderShipped() if state and state.outcome == "confirmed":
+            state = state.model_copy(update={"outcome": "shipped"})
+            return state, [_dispatch(state, sku, cause) for sku in state.reserved]
     return state, []
 
 
@@ -120,3 +124,8 @@ def _unreservable(state: Reservation | None, sku: str, reason: str,
 def _release(state: Reservation, sku: str, cause: _Cause) -> Command:
     payload = c.ReleaseStock(order_id=state.order_id, quantity=state.lines[sku])
     return cause.command(state.order_id, "release", sku, payload)
+
+
+def _dispatch(state: Reservation, sku: str, cause: _Cause) -> Command:
+    payload = c.DispatchStock(order_id=state.order_id, quantity=state.lines[sku])
+    return cause.command(state.order_id, "dispatch", sku, payload)

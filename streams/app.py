@@ -94,6 +94,7 @@ app = App(
     broker_max_poll_records=2000,
     autodiscover=False,
     Table=faust_patches.Table,
+    Stream=faust_patches.Stream,
     TableManager=restore.TableManager,
     loghandlers=[],
 )

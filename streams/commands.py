@@ -60,6 +60,13 @@ class ReleaseStock(Message):
     quantity: Quantity
 
 
+class DispatchStock(Message):
+    """The stock a shipped order reserved leaves the warehouse."""
+
+    order_id: Name
+    quantity: Quantity
+
+
 class PlaceOrder(Message):
     customer_id: Name
     lines: Annotated[list[OrderLine], Field(min_length=1, max_length=100)]
@@ -96,7 +103,7 @@ class CancelOrder(Message):
 COMMANDS: dict[str, type[Message]] = {
     cls.__name__: cls
     for cls in (
-        RegisterProduct, ChangePrice, Restock, ReserveStock, ReleaseStock,
+        RegisterProduct, ChangePrice, Restock, ReserveStock, ReleaseStock, DispatchStock,
         PlaceOrder, ConfirmOrder, RejectOrder, PayOrder, ShipOrder, CancelOrder,
     )
 }
@@ -104,7 +111,7 @@ COMMANDS: dict[str, type[Message]] = {
 # Issued only by the reservation saga, on the internal commands topic; a client that sends
 # one gets a rejection naming this rule.
 INTERNAL: frozenset[str] = frozenset(
-    {"ReserveStock", "ReleaseStock", "ConfirmOrder", "RejectOrder"})
+    {"ReserveStock", "ReleaseStock", "DispatchStock", "ConfirmOrder", "RejectOrder"})
 PUBLIC: dict[str, type[Message]] = {
     name: cls for name, cls in COMMANDS.items() if name not in INTERNAL
 }

@@ -36,6 +36,13 @@ class StockReleased(Message):
     quantity: PositiveInt
 
 
+class StockDispatched(Message):
+    """A shipped order's reserved units left: on hand and reserved both drop by them."""
+
+    order_id: Name
+    quantity: PositiveInt
+
+
 class OrderEvent(Message):
     """Every order event names its customer, so views keyed by customer need no lookup."""
 
@@ -75,7 +82,7 @@ EVENTS: dict[str, type[Message]] = {
     cls.__name__: cls
     for cls in (
         ProductRegistered, PriceChanged, StockAdded, StockReserved,
-        StockReservationRejected, StockReleased, OrderPlaced, OrderConfirmed,
+        StockReservationRejected, StockReleased, StockDispatched, OrderPlaced, OrderConfirmed,
         OrderRejected, OrderPaid, OrderShipped, OrderCancelled,
     )
 }

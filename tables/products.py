@@ -35,6 +35,9 @@ def project(product: Data | None, event: Event, _: str = "") -> Data:
             row = {**product, "reserved": product["reserved"] + quantity}
         case e.StockReleased(quantity=quantity):
             row = {**product, "reserved": product["reserved"] - quantity}
+        case e.StockDispatched(quantity=quantity):
+            row = {**product, "on_hand": product["on_hand"] - quantity,
+                   "reserved": product["reserved"] - quantity}
         case _:
             row = dict(product)
     return {**row, "available": row["on_hand"] - row["reserved"], "version": event.version,
@@ -45,7 +48,7 @@ VIEW = View(
     name="products",
     version=1,
     handles=frozenset({"ProductRegistered", "PriceChanged", "StockAdded", "StockReserved",
-                       "StockReservationRejected", "StockReleased"}),
+                       "StockReservationRejected", "StockReleased", "StockDispatched"}),
     keys=lambda event: [event.aggregate_id],
     project=project,
     row=Product,

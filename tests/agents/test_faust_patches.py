@@ -172,3 +172,26 @@ async def test_a_newer_rebalance_interrupts_the_wait_and_a_revocation_cancels_th
     assert not step_ran.is_set()
     await recovery.stop_restoring()
     assert recovery.restoring is None
+
+
+async def test_an_idle_batch_stream_sleeps_until_its_first_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Faust's take_events woke every `within` (0.01 s) with nothing to do (47 times here); ours
+    waits once for the first event. The other agent tests hold its batches to Faust's."""
+    from faust import Stream
+
+    from agents.results import read_results
+
+    waits = 0
+    wait_for_stopped = Stream.wait_for_stopped
+
+    async def counted(self: Any, *args: Any, **kwargs: Any) -> bool:
+        nonlocal waits
+        waits += 1
+        return await wait_for_stopped(self, *args, **kwargs)
+
+    monkeypatch.setattr(Stream, "wait_for_stopped", counted)
+    async with read_results.test_context():
+        await asyncio.sleep(0.5)
+    assert waits <= 2, f"{waits} wake-ups in 0.5 s with no event"

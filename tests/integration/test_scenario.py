@@ -98,6 +98,13 @@ async def test_a_random_shop_folds_to_what_the_workers_serve(
     await shop.settle(late_cancels)
     await shop.settle([c for c in duplicates])
     await wait_for_outcomes(results, order_ids)
+    await wait_for_quiet(results)
+
+    shipped = {results.by_command[c][0]["aggregate_id"] for c in ship
+               if results.by_command[c][0]["status"] == "accepted"}
+    dispatched = {r["reply_to"] for answers in results.by_command.values() for r in answers[:1]
+                  if r["type"] == "DispatchStock" and r["status"] == "accepted"}
+    assert shipped and dispatched == shipped
 
     assert len(shop.sent) >= 2000
     for command_id in shop.sent:
@@ -105,7 +112,6 @@ async def test_a_random_shop_folds_to_what_the_workers_serve(
         assert all(answer == answers[0] for answer in answers), answers
     statuses = {answer["status"] for c in shop.sent for answer in results.by_command[c]}
     assert statuses == {"accepted", "rejected"}
-    await wait_for_quiet(results)
     code, output = await run_verify(kafka, prefix, workers)
     assert code == 0, output[-5000:]
     assert " 0 differences" in output

@@ -26,6 +26,7 @@ ORDER: list[Message] = [
 PRODUCT: list[Message] = [
     e.ProductRegistered(name="Lamp", price=Decimal("12.50"), stock=3),
     e.StockReserved(order_id="order-1", quantity=2, unit_price=Decimal("12.50")),
+    e.StockDispatched(order_id="order-1", quantity=2),
     e.PriceChanged(price=Decimal("9")),
 ]
 

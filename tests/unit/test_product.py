@@ -37,6 +37,17 @@ def test_release_returns_the_reserved_units() -> None:
     assert evolve(product, released).available == 3
 
 
+def test_dispatch_takes_the_reserved_units_off_hand_and_forgets_the_reservation() -> None:
+    product = evolve(evolve(None, REGISTERED), e.StockReserved(
+        order_id="o1", quantity=2, unit_price=Decimal("4.50")))
+    [dispatched] = decide(product, c.DispatchStock(order_id="o1", quantity=2))
+    assert dispatched == e.StockDispatched(order_id="o1", quantity=2)
+    after = evolve(product, dispatched)
+    assert (after.on_hand, after.available, after.reservations) == (1, 1, {})
+    with pytest.raises(Rejected, match="no stock is reserved for order o1"):
+        decide(after, c.DispatchStock(order_id="o1", quantity=2))
+
+
 def test_release_without_a_reservation_is_rejected() -> None:
     with pytest.raises(Rejected, match="no stock is reserved"):
         decide(evolve(None, REGISTERED), c.ReleaseStock(order_id="o9", quantity=1))

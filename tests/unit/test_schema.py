@@ -26,5 +26,5 @@ def test_the_saga_commands_are_marked_internal_and_the_others_public(tmp_path: P
     marks = {path.stem.removesuffix(".schema"): orjson.loads(path.read_bytes())["x-internal"]
              for path in (tmp_path / "commands").rglob("*.schema.json")}
     assert {name for name, internal in marks.items() if internal} == {
-        "ConfirmOrder", "RejectOrder", "ReserveStock", "ReleaseStock"}
+        "ConfirmOrder", "RejectOrder", "ReserveStock", "ReleaseStock", "DispatchStock"}
     assert set(marks) == set(COMMANDS)
