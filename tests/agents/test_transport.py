@@ -239,8 +239,8 @@ async def test_fetches_made_while_the_handler_is_busy_hold_up_no_other_topic_and
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The fetch loop also delivers the commands and their results: held until the projection
-    had folded the fetch before, a command waited behind every small fetch of the event log
-    under load (test_consistency's `PlaceOrder` answered 202)."""
+    had taken the fetch before, a command waited behind the fold of every small fetch of the
+    event log."""
     books = consumer()
     books._committed_offset[EVENTS] = 10
     seen = []
