@@ -13,6 +13,7 @@ from agents.saga_agent import route_to_saga
 from streams import topics
 from streams.app import app, settings
 from streams.envelopes import Event
+from streams.faust_patches import WHOLE_FETCHES
 from tables.progress import progress
 from tables.registry import VIEWS
 
@@ -21,9 +22,20 @@ DIRECT = [view for view in VIEWS.values() if view.by_aggregate]
 
 @app.agent(topics.events, concurrency=1)
 async def read_event_log(stream: StreamT[bytes]) -> None:
+    """Subscribes the worker to the event log: Faust's group membership, offsets, tables and
+    standbys follow from it. With SHOPSTREAM_WHOLE_FETCHES on, the consumer hands the records
+    to `read_records` whole fetches at a time instead (`faust_patches.WHOLE_FETCHES`)."""
     async for batch in stream.take_events(settings.batch_size, settings.batch_within):
-        parsed = [(record, await read(record)) for record in batch]
-        await handle_batch_or_park("event log batch", batch, partial(handle_batch, parsed))
+        await read_records(batch)
+
+
+async def read_records(batch: list[EventT]) -> None:
+    parsed = [(record, await read(record)) for record in batch]
+    await handle_batch_or_park("event log batch", batch, partial(handle_batch, parsed))
+
+
+if settings.whole_fetches:
+    WHOLE_FETCHES[topics.events.get_topic_name()] = read_records
 
 
 async def handle_batch(parsed: list[tuple[EventT, Event | None]]) -> None:

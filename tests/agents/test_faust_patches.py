@@ -28,6 +28,10 @@ UPSTREAM = {
     "faust.transport.consumer.Consumer.stop_flow": "cf7e875a2b0d40e8",
     "faust.transport.consumer.Consumer._drain_messages": "44a2500309e83c63",
     "faust.transport.consumer.Consumer.seek_wait": "663c0cec70b3dfbb",
+    # Whole fetches: handed over as `_drain_messages` hands records to streams.
+    "faust.transport.consumer.Consumer.track_message": "217d7f1399a4cd8e",
+    "faust.transport.consumer.Consumer._add_gap": "4df2573ded7c1c2c",
+    "faust.app.base.App.create_event": "15fea3d1e95e6625",
     "faust.transport.drivers.aiokafka.Consumer._new_consumer_thread": "0870ec53dea75083",
     "faust.transport.drivers.aiokafka.Consumer._getmany": "f9d47aa9010b5ff2",
     "faust.transport.drivers.aiokafka.Consumer._is_changelog_tp": "88867d75cfe9aecf",

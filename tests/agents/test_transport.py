@@ -11,6 +11,7 @@ import pytest
 from faust.transport.drivers import aiokafka
 from faust.types import TP, Message
 
+from streams import faust_patches
 from streams.app import app
 from streams.faust_patches import Consumer, Transport
 
@@ -186,3 +187,155 @@ async def test_a_worker_back_from_outside_its_group_restores_its_tables_from_the
     books.membership.renewed_at = books.membership.clock() - 3600
     await books.on_partitions_assigned({COMMANDS}, 3)
     assert forgotten == [1] and not books.membership.lapsed()
+
+
+
+EVENTS = TP("event-log", 0)
+
+
+def logged(offset: int) -> Message:
+    return Message(EVENTS.topic, EVENTS.partition, offset, 0.0, 0, [], b"k", b"v%d" % offset,
+                   None, tp=EVENTS)
+
+
+def fetch_of(*offsets: int) -> Any:
+    async def fetch(self: Consumer, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        for offset in offsets:
+            yield EVENTS, logged(offset)
+        yield COMMANDS, message(4)
+
+    return fetch
+
+
+async def drained(books: Consumer) -> list[tuple[TP, int]]:
+    return [(tp, m.offset) async for tp, m in books.getmany(1.0)]
+
+
+@pytest.mark.usefixtures("acking")
+async def test_a_whole_fetch_goes_to_its_handler_and_counts_as_done_only_when_it_returns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    books = consumer()
+    books._committed_offset[EVENTS] = 10
+    seen = []
+
+    async def handler(events: list[Any]) -> None:
+        seen.append([event.value for event in events])
+        assert books._new_offset(EVENTS) is None  # nothing of this fetch is done yet
+        assert len(books.unacked) == 3
+
+    monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, handler)
+    monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch_of(10, 11, 12))
+    delivered = [(tp, m.offset) async for tp, m in books.getmany(1.0)]
+    assert delivered == [(COMMANDS, 4)] and not seen  # the fetch waits for the handler's task
+    assert books.expected[EVENTS] == 13 and books._read_offset[EVENTS] == 12
+    await books.handle_fetched()
+    assert seen == [[b"v10", b"v11", b"v12"]]
+    assert books._new_offset(EVENTS) == 13 and not books.unacked
+
+
+@pytest.mark.usefixtures("acking")
+async def test_fetches_made_while_the_handler_is_busy_hold_up_no_other_topic_and_go_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fetch loop also delivers the commands and their results: held until the projection
+    had taken the fetch before, a command waited behind the fold of every small fetch of the
+    event log."""
+    books = consumer()
+    books._committed_offset[EVENTS] = 10
+    seen = []
+
+    async def handler(events: list[Any]) -> None:
+        seen.append([event.value for event in events])
+
+    monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, handler)
+
+    async def three_fetches() -> list[tuple[TP, int]]:
+        delivered = []
+        for offsets in ((10, 11), (12,), (13,)):
+            monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch_of(*offsets))
+            delivered += [(tp, m.offset) async for tp, m in books.getmany(1.0)]
+        return delivered
+
+    fetching = asyncio.ensure_future(three_fetches())
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert fetching.done(), "the fetch loop waits for the event log's handler"
+    assert fetching.result() == [(COMMANDS, 4)] * 3 and not seen
+    await books.handle_fetched()
+    assert seen == [[b"v10", b"v11", b"v12", b"v13"]]
+    assert books._new_offset(EVENTS) == 14 and not books.unacked
+
+
+@pytest.mark.usefixtures("acking")
+async def test_a_full_backlog_holds_the_fetch_loop_until_the_handler_takes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    books = consumer()
+    books.backlog = 2
+    monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, lambda events: asyncio.sleep(0))
+    monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch_of(10, 11))
+    fetching = asyncio.ensure_future(drained(books))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not fetching.done() and len(books.fetched) == 2
+    await books.handle_fetched()
+    assert await asyncio.wait_for(fetching, 5) == [(COMMANDS, 4)] and not books.fetched
+
+
+@pytest.mark.usefixtures("acking")
+async def test_a_fetch_whose_handler_fails_or_that_a_rebalance_drops_is_not_done(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    books = consumer()
+    books._committed_offset[EVENTS] = 10
+
+    async def stopping(events: list[Any]) -> None:
+        raise asyncio.CancelledError  # the worker stops in the middle of the fold
+
+    monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, stopping)
+    monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch_of(10, 11))
+    [m async for _, m in books.getmany(1.0)]
+    with pytest.raises(asyncio.CancelledError):
+        await books.handle_fetched()
+    assert books._new_offset(EVENTS) is None and not books.unacked
+
+    books._read_offset.clear()
+    [m async for _, m in books.getmany(1.0)]
+    assert books.unacked
+    books.stop_flow()  # a rebalance begins before the handler takes the fetch
+    assert not books.fetched and not books.unacked
+    assert books._new_offset(EVENTS) is None
+
+
+@pytest.mark.usefixtures("acking")
+async def test_a_rebalance_releases_a_fetch_loop_held_by_a_full_backlog_and_drops_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    books = consumer()
+    books._committed_offset[EVENTS] = 10
+    books.backlog = 2
+    monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, lambda events: None)
+    monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch_of(10, 11))
+    fetching = asyncio.ensure_future(drained(books))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not fetching.done()
+    books.stop_flow()
+    assert await asyncio.wait_for(fetching, 5) == [(COMMANDS, 4)]
+    assert not books.fetched and not books.unacked and books._new_offset(EVENTS) is None
+
+
+async def test_a_fetch_made_stale_by_a_seek_is_not_handed_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    books = consumer()
+
+    async def seeking(self: Consumer, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        yield EVENTS, logged(10)
+        self.seeks += 2  # a rebalance sought back while the fetch was being read
+
+    monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, lambda events: None)
+    monkeypatch.setattr(aiokafka.Consumer, "getmany", seeking)
+    assert [m async for _, m in books.getmany(1.0)] == []
+    assert not books.fetched and not books.unacked

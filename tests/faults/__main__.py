@@ -19,7 +19,7 @@ from ops.progress import Reporter
 from tests.faults.harness import Row, as_json, play
 from tests.faults.report import COLUMNS, RESULTS, cells, markdown
 from tests.faults.scenarios import BY_NAME, SCENARIOS
-from tests.integration.cluster import ROOT
+from tests.integration.cluster import LEVERS, ROOT
 
 
 def now() -> str:
@@ -37,6 +37,7 @@ def describe_run() -> dict[str, Any]:
     dirty = git("status", "--porcelain", "--untracked-files=no")
     return {"started": now(), "finished": None, "commit": commit + ("+changes" if dirty else ""),
             "cpus": os.cpu_count(), "load_average": [round(x, 1) for x in os.getloadavg()],
+            "levers": {name: os.environ[name] for name in LEVERS if name in os.environ},
             "scenarios": []}
 
 

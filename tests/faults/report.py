@@ -118,6 +118,7 @@ def page(paths: list[Path], chart_link: str | None = None) -> str:
         f"{run['started']} to {run['finished']}, commit {run['commit']}, "
         f"{run['cpus']} CPUs, load average at the start {run['load_average']}"
         f"{settings_note(run.get('settings'))}"
+        + "".join(f", {name}={value}" for name, value in run.get("levers", {}).items())
         for path, run in zip(paths, runs, strict=True))
     text = [
         "# Fault suite results",

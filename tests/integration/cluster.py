@@ -87,11 +87,17 @@ class Kafka:
             raise RuntimeError(f"kafkalocal {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
 
 
+LEVERS = ("SHOPSTREAM_WRITE_BEHIND", "SHOPSTREAM_WHOLE_FETCHES")
+"""Settings a run of the tests passes on to every worker, so the suites can run with a lever
+turned either way (`SHOPSTREAM_WRITE_BEHIND=on python -m pytest ...`)."""
+
+
 def outside_settings() -> dict[str, str]:
-    """This process's environment without its SHOPSTREAM_* settings: a worker under test is
-    configured by its test alone (the agent tests' in-memory store must not leak into it)."""
+    """This process's environment without its SHOPSTREAM_* settings but the `LEVERS`: a worker
+    under test is configured by its test (the agent tests' in-memory store must not leak into
+    it)."""
     return {name: value for name, value in os.environ.items()
-            if not name.startswith("SHOPSTREAM_")}
+            if not name.startswith("SHOPSTREAM_") or name in LEVERS}
 
 
 @dataclass
