@@ -80,6 +80,12 @@ class Kafka:
         """Start one node of the cluster again; returns once a metadata request sees it."""
         self._launch("start-node", "--node", str(node))
 
+    def freeze(self, frozen: bool = True) -> None:
+        """SIGSTOP every node (SIGCONT with `frozen=False`): connections stay open and nothing
+        answers, as when a broker hangs or the network drops packets."""
+        for pid_file in self.directory.glob("node-*/pid"):
+            os.kill(int(pid_file.read_text()), signal.SIGSTOP if frozen else signal.SIGCONT)
+
     def _launch(self, *args: str) -> None:
         done = subprocess.run([sys.executable, str(LAUNCHER), *args, "--dir", str(self.directory)],
                               capture_output=True, text=True, timeout=600, check=False)
