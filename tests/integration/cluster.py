@@ -8,10 +8,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import aiohttp
 import orjson
@@ -193,6 +195,26 @@ class Worker:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@asynccontextmanager
+async def own_pair(kafka: Kafka, root: Path, name: str,
+                   **options: Any) -> AsyncIterator[list[Worker]]:
+    """Two ready workers on a prefix of their own (`<name>-<hex>`), for a test that pauses,
+    restarts or redeploys them; stopped afterwards, resumed first if paused."""
+    prefix = f"{name}-{uuid4().hex[:8]}"
+    started = [Worker(name=f"{name}-{n}", bootstrap=kafka.bootstrap, prefix=prefix,
+                      data_dir=root / f"worker-{n}", **options) for n in (1, 2)]
+    for worker in started:
+        worker.start()
+    try:
+        await wait_until_all_ready(started)
+        yield started
+    finally:
+        for worker in started:
+            if worker.alive():
+                worker.resume()
+            worker.stop()
 
 
 async def wait_until_all_ready(workers: list[Worker], timeout: float = 180.0) -> None:

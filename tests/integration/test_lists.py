@@ -5,7 +5,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 from uuid import uuid4
@@ -19,7 +18,7 @@ from streams.tokens import Token
 from tables.fold import fold
 from tables.listing import totals
 from tables.sales import VIEW as SALES
-from tests.integration.cluster import Kafka, Worker, get_json, wait_until_all_ready
+from tests.integration.cluster import Kafka, Worker, get_json, own_pair
 from tests.integration.conftest import PARTITIONS
 
 pytestmark = pytest.mark.integration
@@ -175,20 +174,9 @@ async def test_a_token_makes_every_partition_wait_for_it(
 async def pair(kafka: Kafka, tmp_path_factory: pytest.TempPathFactory,
                ) -> AsyncIterator[list[Worker]]:
     """Two workers of this test's own: one of them is paused, which the session's must not be."""
-    root: Path = tmp_path_factory.mktemp("lists-pair")
-    prefix = f"lists-{uuid4().hex[:8]}"
-    started = [Worker(name=f"lists-{n}", bootstrap=kafka.bootstrap, prefix=prefix,
-                      data_dir=root / f"worker-{n}", partitions=PARTITIONS) for n in (1, 2)]
-    for worker in started:
-        worker.start()
-    try:
-        await wait_until_all_ready(started)
+    async with own_pair(kafka, tmp_path_factory.mktemp("lists-pair"), "lists",
+                        partitions=PARTITIONS) as started:
         yield started
-    finally:
-        for worker in started:
-            if worker.alive():
-                worker.resume()
-            worker.stop()
 
 
 async def test_an_owner_that_does_not_answer_makes_the_list_partial(

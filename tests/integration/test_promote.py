@@ -4,7 +4,6 @@ partitions of the last orders), and every row reads as before, new commands fold
 queries and `verify` agree; then v1, resident no more, is retired."""
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 from uuid import uuid4
@@ -16,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
-from tests.integration.cluster import Kafka, Worker, get_json, wait_until_all_ready
+from tests.integration.cluster import Kafka, Worker, get_json, own_pair, wait_until_all_ready
 from tests.integration.test_evolution import topic_names, until, views
 
 pytestmark = pytest.mark.integration
@@ -29,18 +28,9 @@ SKU = "promo-sku"
 async def pair(kafka: Kafka, tmp_path_factory: pytest.TempPathFactory,
                ) -> AsyncIterator[list[Worker]]:
     """Two workers of this test's own: the test restarts them as another deploy."""
-    root: Path = tmp_path_factory.mktemp("promote")
-    prefix = f"promote-{uuid4().hex[:8]}"
-    started = [Worker(name=f"promote-{n}", bootstrap=kafka.bootstrap, prefix=prefix,
-                      data_dir=root / f"worker-{n}", partitions=PARTITIONS) for n in (1, 2)]
-    for worker in started:
-        worker.start()
-    try:
-        await wait_until_all_ready(started)
+    async with own_pair(kafka, tmp_path_factory.mktemp("promote"), "promote",
+                        partitions=PARTITIONS) as started:
         yield started
-    finally:
-        for worker in started:
-            worker.stop()
 
 
 async def command(http: aiohttp.ClientSession, worker: Worker, kind: str, aggregate_id: str,

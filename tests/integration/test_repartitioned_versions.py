@@ -6,7 +6,6 @@ read, rolled back and retired with its topics."""
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -15,7 +14,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.integration.cluster import Kafka, Worker, get_json, wait_until_all_ready
+from tests.integration.cluster import Kafka, Worker, get_json, own_pair, wait_until_all_ready
 from tests.integration.test_evolution import (
     WAIT,
     Readers,
@@ -35,18 +34,9 @@ BULK = 2000
 async def pair(kafka: Kafka, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
         tuple[str, list[Worker]]]:
     """Two workers whose code declares customer-orders v2, on a prefix of their own."""
-    prefix = f"test-{uuid4().hex[:10]}"
-    root: Path = tmp_path_factory.mktemp("repartitioned")
-    workers = [Worker(name=f"worker-{n}", bootstrap=kafka.bootstrap, prefix=prefix,
-                      data_dir=root / f"worker-{n}", module=DECLARED) for n in (1, 2)]
-    for worker in workers:
-        worker.start()
-    try:
-        await wait_until_all_ready(workers)
-        yield prefix, workers
-    finally:
-        for worker in workers:
-            worker.stop()
+    async with own_pair(kafka, tmp_path_factory.mktemp("repartitioned"), "repartitioned",
+                        module=DECLARED) as workers:
+        yield workers[0].prefix, workers
 
 
 async def place(http: aiohttp.ClientSession, worker: Worker, customer: str) -> dict[str, Any]:
