@@ -552,7 +552,10 @@ class Producer(aiokafka.Producer):
             attempt = await producer.send_batch(batch, topic, partition=partition)
             attempt.add_done_callback(
                 lambda done: self._attempted(done, settled, keys, topic, partition, current))
-        except BaseException as error:
+        except asyncio.CancelledError:
+            settled.cancel()
+            raise
+        except Exception as error:
             if not settled.done():
                 settled.set_exception(error)
             raise
