@@ -187,7 +187,10 @@ class Builder:
             # round, its last batch could land between the two: committed, its rows missed.
             committed = await consumer.committed(tp)
             if tp.partition not in self.ready:
-                await self._restore(tp.partition)
+                restored = await self._restore(tp.partition)
+                log.info("building %s on partition %s from offset %s, its changelog read "
+                         "from %s to %s", self.view.table_name, tp.partition, committed,
+                         *restored)
             if committed is None:
                 await consumer.seek_to_beginning(tp)
             else:
@@ -197,9 +200,9 @@ class Builder:
             self.ready.add(tp.partition)
         self.owned = set(wanted)
 
-    async def _restore(self, partition: int) -> None:
+    async def _restore(self, partition: int) -> tuple[int | None, int]:
         """Bring the partition's rows up to the changelog's end, keeping per key the row
-        that has come furthest."""
+        that has come furthest; the changelog offsets read from and to."""
         store = self.store.open(partition)
         tp = TopicPartition(changelog_of(self.view), partition)
         reader = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
@@ -218,6 +221,7 @@ class Builder:
             store.put_many({}, end)
         finally:
             await reader.stop()
+        return start, end
 
     async def _fold(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]],
                     producer: AIOKafkaProducer, consumer: AIOKafkaConsumer) -> None:
