@@ -146,6 +146,8 @@ def fold(event: Event) -> int:
 async def read_logs(partitions: list[int]) -> Log:
     """The readable events of the event log's `partitions` from `catch_up_lookback` seconds
     before each one's oldest uncommitted command to the log's current end."""
+    if not partitions:
+        return {}
     began = time.monotonic()
     consumer = AIOKafkaConsumer(**client_options(settings), group_id=str(app.conf.id),
                                 enable_auto_commit=False, auto_offset_reset="earliest")
@@ -166,8 +168,6 @@ async def oldest_uncommitted(consumer: AIOKafkaConsumer, partitions: list[int]) 
     """By partition, the time (seconds) of the oldest command not yet committed by the app's
     group on either commands topic; partitions whose commands are all committed are left out."""
     tps = [TopicPartition(topic, partition) for topic in COMMAND_TOPICS for partition in partitions]
-    if not tps:
-        return {}
     firsts, ends = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)
     pending = {}
     for tp in tps:
