@@ -3,6 +3,7 @@
 from faust import TopicT
 
 from streams.app import app, settings
+from streams.faust_patches import RESENT_TOPICS
 
 
 def _topic(name: str, partitions: int | None = None, **config: str) -> TopicT:
@@ -36,6 +37,7 @@ all_commands = app.topic(
 )
 events = _topic("events", **{"retention.ms": "-1", "cleanup.policy": "delete"})
 command_results = _topic("command-results")
+RESENT_TOPICS.add(command_results.get_topic_name())  # a result is whole by itself
 dead_letters = _topic("dead-letters", **{"retention.ms": "-1"})
 reservation_saga = _topic("reservation-saga")
 view_aliases = _topic("view-aliases", 1, **{"cleanup.policy": "compact"})  # see tables.catalog
