@@ -107,7 +107,7 @@ class Settings:
             catch_up_lookback=float(_env("CATCH_UP_LOOKBACK", "60")),
             stop_timeout=float(_env("STOP_TIMEOUT", "30")),
             write_behind=_env("WRITE_BEHIND", "on").lower() in ("1", "true", "yes", "on"),
-            whole_fetches=_env("WHOLE_FETCHES", "off").lower() in ("1", "true", "yes", "on"),
+            whole_fetches=_env("WHOLE_FETCHES", "on").lower() in ("1", "true", "yes", "on"),
             rocksdb_memory=int(_env("ROCKSDB_MEMORY_MB", "128")) * 1024 * 1024,
             linger_ms=int(_env("LINGER_MS", "2")),
             max_body=int(_env("MAX_BODY", str(64 * 1024))),

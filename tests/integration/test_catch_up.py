@@ -82,9 +82,17 @@ async def test_the_next_owner_folds_the_events_a_dead_worker_left_before_decidin
     results.start()
     successor = Worker(name="successor", bootstrap=kafka.bootstrap, prefix=prefix,
                        data_dir=tmp_path / "first", partitions=PARTITIONS)
+    logged_before = len(successor.log_path.read_text(errors="replace").splitlines())
     successor.start()
     try:
         await wait_until_all_ready([successor])
+        # Read back as the partitions were assigned, before the worker was ready, not by the
+        # first batch of each commands partition with the commands behind it waiting.
+        lines = successor.log_path.read_text(errors="replace").splitlines()[logged_before:]
+        read = [n for n, line in enumerate(lines) if "read the event log back" in line]
+        ready = [n for n, line in enumerate(lines) if "Worker ready" in line]
+        assert read and ready and read[0] < ready[0], "\n".join(lines[-80:])
+        assert f"{partition}: '" in lines[read[0]], lines[read[0]]
         first_result = await results.wait_for(str(first["command_id"]))
         second_result = await results.wait_for(str(second["command_id"]))
         assert (second_result["status"], second_result["version"]) == ("accepted", 2)
