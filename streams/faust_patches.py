@@ -604,6 +604,7 @@ class Producer(aiokafka.Producer):
     def _new_producer(self, transactional_id: str | None = None) -> Any:
         producer = super()._new_producer(transactional_id)
         fence_accumulator(producer._message_accumulator, self.stopped)
+        track_every_topic(producer.client)
         return producer
 
     async def send(self, topic: str, key: bytes | None, value: bytes | None,
@@ -631,6 +632,23 @@ class Producer(aiokafka.Producer):
             return await aiokafka.Producer.send(self, topic, key, value, partition, None, headers)
 
         return self._settling(sent, again, f"a record for {topic}")
+
+
+def track_every_topic(client: Any) -> None:
+    """Keep every topic the producer sends to in its metadata requests. aiokafka's
+    `_wait_on_metadata` adds a topic to the tracked ones only if the metadata it already has
+    lacks it: a topic learned from the first request (all topics, while none is tracked) is
+    never tracked. Once another topic is (a changelog created after the producer started),
+    each refresh asks for the tracked ones alone and forgets the rest: records for `events`
+    or `command-results` then have no leader and wait until the send timeout, and fail with
+    `NotLeaderForPartitionError` (seen in a worker's first seconds under load)."""
+    wait = client._wait_on_metadata
+
+    async def wait_tracked(topic: str) -> Any:
+        client._topics.add(topic)
+        return await wait(topic)
+
+    client._wait_on_metadata = wait_tracked
 
 
 def fence_accumulator(accumulator: Any, stopped: Callable[[], bool]) -> None:

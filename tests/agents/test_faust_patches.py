@@ -70,6 +70,10 @@ UPSTREAM = {
     "faust.transport.consumer.Consumer._commit_offsets": "1a69799041188441",
     "faust.transport.drivers.aiokafka.Producer._ensure_producer": "5592a4bbdf251325",
     "aiokafka.producer.producer.AIOKafkaProducer.send_batch": "bf42b0f0c5c0646d",
+    # track_every_topic: a topic already in the metadata is returned untracked, and a refresh
+    # asks for the tracked topics alone once there is one.
+    "aiokafka.client.AIOKafkaClient._wait_on_metadata": "52b0a5ee78ef3aa0",
+    "aiokafka.client.AIOKafkaClient._metadata_update": "06dc51ed3e0d38b8",
     "aiokafka.producer.message_accumulator.MessageBatch.done": "2d765e5c2dc8638d",
     "aiokafka.producer.message_accumulator.MessageAccumulator.drain_by_nodes":
         "fc995afbfc5718e2",

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import NotLeaderForPartitionError, UnsupportedVersionError
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.app import app
-from streams.faust_patches import RESENT_TOPICS, Producer
+from streams.faust_patches import RESENT_TOPICS, Producer, track_every_topic
 
 
 @dataclass
@@ -138,3 +139,16 @@ async def test_a_record_of_another_topic_is_not_sent_again(
         await future
     await asyncio.sleep(0)  # the done callbacks
     assert "a record for orders-changelog was not sent" in caplog.text
+
+
+async def test_a_topic_known_from_the_first_metadata_stays_in_every_refresh(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """aiokafka returned such a topic untracked; once a new topic was tracked, refreshes
+    asked for it alone, and records for the first had no leader until the send timeout."""
+    client = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9").client
+    monkeypatch.setattr(client.cluster, "partitions_for_topic",
+                        lambda topic: {0, 1} if topic == "events" else None)
+    track_every_topic(client)
+    assert await client._wait_on_metadata("events") == {0, 1}
+    assert "events" in client._topics
