@@ -181,9 +181,13 @@ class Builder:
         tps = [TopicPartition(events, p) for p in sorted(wanted)]
         consumer.assign(tps)
         for tp in tps:
+            # The committed offset first, the changelog after: a former owner still folding
+            # (stopping, or out of the group) writes a batch's rows before committing it, so
+            # every row of a commit read here is in the changelog read next. The other way
+            # round, its last batch could land between the two: committed, its rows missed.
+            committed = await consumer.committed(tp)
             if tp.partition not in self.ready:
                 await self._restore(tp.partition)
-            committed = await consumer.committed(tp)
             if committed is None:
                 await consumer.seek_to_beginning(tp)
             else:

@@ -46,7 +46,9 @@ Flushing. Faust's producer flush before a commit could return with changelog rec
 in its buffer; here it waits for every one (`Buffer`). Rows written behind (tables.storage)
 hand their changelog records to aiokafka as whole batches (`Producer.send_records`); the
 flush Faust awaits before each commit waits for those too, and raises if one failed, so no
-offset is committed past a row whose changelog record was lost.
+offset is committed past a row whose changelog record was lost. A batch failing with a
+retriable error (a changelog created moments before, with no leader yet) is sent again with
+its keys' values as stored then, so a later batch for the same keys stays the last word.
 
 Fencing. A worker stopped past its session (SIGSTOP) is out of its group; its consumer
 watches for such a stop (`streams.membership`), and its producer then refuses every record,
@@ -458,6 +460,10 @@ class Buffer(ProducerBuffer):
                 await asyncio.wait_for(self.message_sent.wait(), timeout=0.1)
 
 
+RESEND_AFTER = 0.1  # seconds, as aiokafka's own retry backoff
+Current = Callable[[list[bytes]], list[bytes | None]]
+
+
 class Producer(aiokafka.Producer):
     """Faust's producer on the buffer above, refusing records while this worker is out of
     its group after a stop: a record handed over is answered with a `Fenced` failure, and the
@@ -470,43 +476,100 @@ class Producer(aiokafka.Producer):
             self.buffer = Buffer(loop=self.loop, beacon=self.beacon)
             self.buffer.app = self.app
         self.failures: list[BaseException] = []
+        self.unsettled: set[asyncio.Future[Any]] = set()
 
-    async def send_records(self, topic: str, partition: int,
-                           records: Iterable[tuple[bytes, bytes]]) -> list[tuple[Any, int]]:
+    async def send_records(self, topic: str, partition: int, records: Iterable[tuple[bytes, bytes]],
+                           current: Current | None = None,
+                           ) -> list[tuple[Any, int]]:
         """Hand `records` for one partition to aiokafka as whole batches, without Faust's future,
         buffer entry and callback per record: each batch's future (resolving to its first
         offset) and its record count. A batch that fails (but for `Fenced`) makes the next
-        `flush`, which Faust's consumer awaits before every commit, raise."""
+        `flush`, which Faust's consumer awaits before every commit, raise.
+
+        With `current` (the values stored now for a batch's keys, None for none), a batch that
+        fails with a retriable error, such as no leader yet for a changelog created moments
+        ago, is sent again with its keys' current values: a later batch for those keys may
+        have landed meanwhile, and its values must stay the last."""
         if self.stopped():
             refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             refused.set_exception(Fenced(f"not sent to {topic}: this worker is out of its group"))
             return [(refused, 0)]
         producer = self._ensure_producer()
         sent = []
-        batch = producer.create_batch()
+        batch, keys = producer.create_batch(), []
         for key, value in records:
             if batch.append(key=key, value=value, timestamp=None) is None:
-                sent.append(await self._send_batch(producer, batch, topic, partition))
-                batch = producer.create_batch()
+                sent.append(
+                    await self._send_batch(producer, batch, keys, topic, partition, current))
+                batch, keys = producer.create_batch(), []
                 batch.append(key=key, value=value, timestamp=None)
+            keys.append(key)
         if batch.record_count():
-            sent.append(await self._send_batch(producer, batch, topic, partition))
+            sent.append(await self._send_batch(producer, batch, keys, topic, partition, current))
         return sent
 
-    async def _send_batch(self, producer: Any, batch: Any, topic: str,
-                          partition: int) -> tuple[Any, int]:
+    async def _send_batch(self, producer: Any, batch: Any, keys: list[bytes], topic: str,
+                          partition: int, current: Current | None) -> tuple[Any, int]:
         batch.close()  # nothing else may join it: its offsets are counted from its first
-        future = await producer.send_batch(batch, topic, partition=partition)
-        future.add_done_callback(self._sent)
-        return future, batch.record_count()
+        settled: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.unsettled.add(settled)
+        settled.add_done_callback(self._settled)
+        attempt = await producer.send_batch(batch, topic, partition=partition)
+        attempt.add_done_callback(
+            lambda done: self._attempted(done, settled, keys, topic, partition, current))
+        return settled, batch.record_count()
 
-    def _sent(self, future: Any) -> None:
+    def _attempted(self, attempt: Any, settled: asyncio.Future[Any], keys: list[bytes],
+                   topic: str, partition: int,
+                   current: Current | None) -> None:
+        if settled.done():
+            return
+        if attempt.cancelled():
+            settled.cancel()
+            return
+        error = attempt.exception()
+        if error is None:
+            settled.set_result(attempt.result())
+        elif current is not None and getattr(error, "retriable", False) and not self.stopped():
+            log.warning("a batch of %d changelog records for %s[%d] failed (%r): sending its "
+                        "keys' current values again", len(keys), topic, partition, error)
+            task = asyncio.ensure_future(self._resend(settled, keys, topic, partition, current))
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        else:
+            settled.set_exception(error)
+
+    async def _resend(self, settled: asyncio.Future[Any], keys: list[bytes], topic: str,
+                      partition: int,
+                      current: Current) -> None:
+        try:
+            await asyncio.sleep(RESEND_AFTER)
+            producer = self._ensure_producer()
+            batch = producer.create_batch()
+            for key, value in zip(keys, current(keys), strict=True):
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    raise RuntimeError(f"{len(keys)} changelog records no longer fit one batch")
+            batch.close()
+            attempt = await producer.send_batch(batch, topic, partition=partition)
+            attempt.add_done_callback(
+                lambda done: self._attempted(done, settled, keys, topic, partition, current))
+        except asyncio.CancelledError:
+            settled.cancel()
+            raise
+        except Exception as error:
+            if not settled.done():
+                settled.set_exception(error)
+            raise
+
+    def _settled(self, future: asyncio.Future[Any]) -> None:
+        self.unsettled.discard(future)
         exception = None if future.cancelled() else future.exception()
         if future.cancelled() or (exception is not None and not isinstance(exception, Fenced)):
             self.failures.append(exception or asyncio.CancelledError())
 
     async def flush(self) -> None:
         await super().flush()
+        while self.unsettled:
+            await asyncio.wait(set(self.unsettled))
         if self.failures:
             failures, self.failures = self.failures, []
             raise RuntimeError(f"{len(failures)} batches of changelog records were not sent, "

@@ -92,6 +92,10 @@ class Store(rocksdb.Store):
             batch.put(key, value)
         partition_database(self, partition).write(batch)
 
+    def read_rows(self, partition: int, keys: list[bytes]) -> list[bytes | None]:
+        database = partition_database(self, partition)
+        return [database.get(key) for key in keys]
+
     def write_restored(self, tp: TP, records: Sequence["ChangelogRecord"]) -> None:
         """Write changelog records of one partition read in bulk, and the offset of the last
         one, in one write batch: the rows and the offset that says they are there land together.

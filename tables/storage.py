@@ -16,6 +16,7 @@ RocksDB (the agent tests' memory store) stay on Faust's table path.
 import shutil
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +139,8 @@ async def flush_rows(view: View) -> None:
     assert isinstance(producer, Producer)
     for partition, rows in pending.items():
         tp = TP(topic, partition)
-        for future, count in await producer.send_records(topic, partition, rows.items()):
+        for future, count in await producer.send_records(
+                topic, partition, rows.items(), partial(store.read_rows, partition)):
             future.add_done_callback(lambda done, tp=tp, count=count: _persist(store, tp, done,
                                                                                count))
 
@@ -151,7 +153,8 @@ async def write_now(table: Any, partition: int, rows: Mapping[bytes, bytes]) -> 
     topic = table.changelog_topic.get_topic_name()
     producer = app.producer
     assert isinstance(producer, Producer)
-    for future, count in await producer.send_records(topic, partition, rows.items()):
+    for future, count in await producer.send_records(topic, partition, rows.items(),
+                                                     partial(store.read_rows, partition)):
         sent = await future
         store.set_persisted_offset(TP(topic, partition), sent.offset + count - 1)
 
