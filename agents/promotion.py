@@ -15,7 +15,7 @@ changes nothing (`tables.view.apply`).
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 
 import orjson
@@ -37,19 +37,29 @@ from tables.view import Data, View, apply
 log = logging.getLogger(__name__)
 RESIDENT = "resident"  # the commit metadata saying the version is resident from that offset
 ATTEMPTS = 5
-PROMOTED = [view for view in VIEWS.values() if promoted(view)]
+PROMOTED = [view for view in VIEWS.values() if promoted(view) and view.by_aggregate]
+Promote = Callable[[View, list[TopicPartition]], Awaitable[None]]
 
 
 async def promote_owned(view: View) -> None:
     """Bring the version up to the app group's offsets on every event-log partition owned
-    here; a failure is logged and tried again (the streams wait meanwhile)."""
-    events = topics.events.get_topic_name()
-    owned = [TopicPartition(events, tp.partition) for tp in app.assignor.assigned_actives()
-             if tp.topic == events]
+    here."""
+    await promote_retrying(view, promote, owned(topics.events.get_topic_name()))
+
+
+def owned(topic: str) -> list[TopicPartition]:
+    """The partitions of the topic this worker holds as active."""
+    return sorted(TopicPartition(topic, tp.partition) for tp in app.assignor.assigned_actives()
+                  if tp.topic == topic)
+
+
+async def promote_retrying(view: View, promote_on: Promote, tps: list[TopicPartition]) -> None:
+    """Promote the version on the partitions; a failure is logged and tried again (the streams
+    wait meanwhile)."""
     VersionStore(settings.data_dir / "views" / view.table_name).drop()  # the build's copy
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            await promote(view, sorted(owned))
+            await promote_on(view, tps)
             return
         except Exception:
             log.exception("%s: folding what its build had not reached failed (attempt %s)",
@@ -71,7 +81,9 @@ async def promote(view: View, tps: list[TopicPartition]) -> None:
         read = changed = 0
         async for events in read_range(tp, start, end):
             read += len(events)
-            changed += await fold_gap(view, tp.partition, events)
+            changed += await fold_gap(view, tp.partition, [
+                (key, event) for event in events if event.type in view.handles
+                for key in view.keys(event)])
         indexed = await make_index(view, tp.partition)
         caught_up[tp] = OffsetAndMetadata(max(start, end), RESIDENT)
         log.info("%s made resident on partition %s: the %s events from the build's offset %s "
@@ -127,27 +139,24 @@ async def read_range(tp: TopicPartition, start: int, end: int) -> AsyncIterator[
         await consumer.stop()
 
 
-async def fold_gap(view: View, partition: int, events: list[Event]) -> int:
-    """Fold the events into the version's rows of one partition; how many rows changed (a
-    row changed by two calls counts twice)."""
+async def fold_gap(view: View, partition: int, keyed: list[tuple[str, Event]]) -> int:
+    """Fold each event into the row of its key in one partition of the version; how many
+    rows changed (a row changed by two calls counts twice)."""
     store = VIEW_TABLES[view.name].data
     rows: dict[str, Data | None] = {}
     changed: set[str] = set()
-    for event in events:
-        if event.type not in view.handles:
+    for key, event in keyed:
+        if key not in rows:
+            stored = stored_value(store, partition, key.encode())
+            rows[key] = orjson.loads(stored) if stored is not None else None
+        try:
+            folded = apply(view, rows[key], event, key)
+        except Exception:  # its build skipped it too; the old resident agent parked it
+            log.warning("%s cannot fold event %s", view.table_name, event.event_id)
             continue
-        for key in view.keys(event):
-            if key not in rows:
-                stored = stored_value(store, partition, key.encode())
-                rows[key] = orjson.loads(stored) if stored is not None else None
-            try:
-                folded = apply(view, rows[key], event, key)
-            except Exception:  # its build skipped it too; the old resident agent parked it
-                log.warning("%s cannot fold event %s", view.table_name, event.event_id)
-                continue
-            if folded is not None:
-                rows[key] = folded
-                changed.add(key)
+        if folded is not None:
+            rows[key] = folded
+            changed.add(key)
     await write_now(VIEW_TABLES[view.name], partition,
                     {key.encode(): orjson.dumps(rows[key]) for key in sorted(changed)})
     return len(changed)

@@ -21,7 +21,7 @@ from streams.app import app, settings
 from streams.kafka_clients import client_options
 from tables.catalog import Catalog, live_key, live_record, version_key, version_record
 from tables.registry import VERSIONS, buildable, is_resident
-from tables.storage import VIEW_TABLES, resident_changelogs
+from tables.storage import VIEW_TABLES, resident_topics
 from tables.version_store import changelog_of, group_of
 from tables.view import View
 
@@ -247,7 +247,7 @@ async def retire(view: View, stopped: Any = None) -> str:
     if stopped is not None:
         await stopped
     names = [changelog_of(view), *([repartition_of(view)] if repartitioned(view) else []),
-             *resident_changelogs(view)]
+             *resident_topics(view)]
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:

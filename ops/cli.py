@@ -10,6 +10,7 @@ import agents.dead_letter_watch
 import agents.event_log
 import agents.promotion
 import agents.repartition
+import agents.repartitioned_promotion
 import agents.results
 import agents.saga_agent
 import agents.view_aliases
@@ -28,10 +29,11 @@ import web.views
 from streams.app import app
 
 REGISTERED = (agents.command_handler, agents.dead_letter_watch, agents.event_log,
-              agents.promotion, agents.repartition, agents.results, agents.saga_agent,
-              agents.view_aliases, agents.builders, ops.commands, web.admin_views, web.cluster,
-              web.dashboard, web.dead_letters, web.lists, web.middleware, web.monitoring,
-              web.openapi, web.push, web.rankings, web.views)
+              agents.promotion, agents.repartition, agents.repartitioned_promotion,
+              agents.results, agents.saga_agent, agents.view_aliases, agents.builders,
+              ops.commands, web.admin_views, web.cluster, web.dashboard, web.dead_letters,
+              web.lists, web.middleware, web.monitoring, web.openapi, web.push, web.rankings,
+              web.views)
 
 
 def main() -> None:

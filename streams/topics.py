@@ -26,6 +26,11 @@ def repartition(name: str) -> TopicT:
     return _topic(f"{name}-repartition")
 
 
+def repartition_name(name: str) -> str:
+    """The name of `repartition(name)`, without declaring the topic."""
+    return settings.topic(f"{name}-repartition")
+
+
 commands = _topic("commands")
 internal_commands = _topic("internal-commands")  # written by the saga only
 # Both command topics, read by the command handler as one stream: one batch decides them in

@@ -32,10 +32,11 @@ def is_resident(view: View) -> bool:
 
 def promoted(view: View) -> bool:
     """A resident version that is not its view's first: one built beside an earlier version,
-    then made resident by a deploy. Its Faust tables use its built changelog, and the
-    event-log agent folds it from where its build left off (`agents.promotion`). Views keyed
-    other than by aggregate and windowed views are not made resident this way."""
-    return (is_resident(view) and view.by_aggregate and view.window is None
+    then made resident by a deploy. Its Faust tables use its built changelog, and its fold
+    goes on from where its build left off (`agents.promotion`, and for a view fed through a
+    repartition topic `agents.repartitioned_promotion`). Windowed views are never built, so
+    they are not made resident this way."""
+    return (is_resident(view) and view.window is None
             and view.version != min(VERSIONS[view.name]))
 
 

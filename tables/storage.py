@@ -26,6 +26,7 @@ from faust.types import TP
 from streams.app import app, bytes_table, settings
 from streams.faust_patches import Producer, partition_items, stored_value
 from streams.store import Store
+from streams.topics import repartition_name
 from tables.listing import INDEX_SEPARATOR, Data, Found, Query, select
 from tables.registry import VIEWS, promoted
 from tables.version_store import changelog_of
@@ -54,13 +55,15 @@ def _built_changelog(view: View) -> Any:
                      acks=False, internal=True, maxsize=131_072, allow_empty=True)
 
 
-def resident_changelogs(view: View) -> list[str]:
-    """The changelogs Faust gave the version's tables while it was resident (the rows and,
-    if it has one, the index): `<app id>-<table>-changelog`."""
+def resident_topics(view: View) -> list[str]:
+    """The topics the version had while resident: the changelogs Faust gave its tables (the
+    rows and, if it has one, the index), `<app id>-<table>-changelog`, and the repartition
+    topic the app forwarded its events to, if keyed other than by aggregate."""
     names = [view.table_name]
     if view.listing is not None and view.listing.index is not None:
         names.append(f"{view.table_name}-by-{view.listing.index}")
-    return [f"{app.conf.id}-{name}-changelog" for name in names]
+    repartition = [] if view.by_aggregate else [repartition_name(view.table_name)]
+    return [f"{app.conf.id}-{name}-changelog" for name in names] + repartition
 
 
 def drop_resident_tables(view: View) -> None:

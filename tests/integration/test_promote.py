@@ -3,7 +3,7 @@ workers restart with v2 as the module's VIEW (its build short of the app group o
 partitions of the last orders), and every row reads as before, new commands fold, list
 queries and `verify` agree; then v1, resident no more, is retired."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 from uuid import uuid4
@@ -83,18 +83,23 @@ async def listed(http: aiohttp.ClientSession, worker: Worker, status: str) -> se
 
 async def read_events(kafka: Kafka, prefix: str) -> list[tuple[int, int, dict[str, Any]]]:
     """(partition, offset, event) of the whole event log."""
+    return [(record.partition, record.offset, orjson.loads(record.value))
+            for record in await read_topic(kafka, f"{prefix}.events")]
+
+
+async def read_topic(kafka: Kafka, topic: str) -> list[Any]:
+    """Every record of the topic, partition by partition."""
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
     await consumer.start()
     found = []
     try:
-        tps = [TopicPartition(f"{prefix}.events", p) for p in range(PARTITIONS)]
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
         for tp in tps:
             while await consumer.position(tp) < ends[tp]:
-                for record in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
-                    found.append((tp.partition, record.offset, orjson.loads(record.value)))
+                found.extend((await consumer.getmany(tp, timeout_ms=1000)).get(tp, []))
     finally:
         await consumer.stop()
     return found
@@ -154,6 +159,40 @@ async def set_build_short(kafka: Kafka, prefix: str, late: list[str]) -> dict[in
     return starts
 
 
+async def redeploy_behind(kafka: Kafka, pair: list[Worker], module: str,
+                          set_short: Callable[[], Awaitable[dict[int, int]]]) -> None:
+    """Stop the workers, put the build behind (`set_short`: where it now stands, by event-log
+    partition), check that the app group is past it, and start them as `module`."""
+    prefix = pair[0].prefix
+    # The app group commits every 2.8 s; a worker stopped in between can leave its last events
+    # uncommitted (they are folded again at the restart), and then the gap set is none on
+    # that partition (CI saw it). So the workers stop once the group has committed it all.
+    await until(lambda: folded_to_end(kafka, prefix))
+    for worker in pair:
+        worker.stop()
+    short = await set_short()
+    app_group = await committed(kafka, prefix, f"{prefix}.events")
+    # The gap is real: the app group (v1's fold) is past where v2's build now stands.
+    assert short and all(app_group[p].offset > offset for p, offset in short.items()), (
+        short, app_group)
+    for worker in pair:
+        worker.module = module
+        worker.start()
+    await wait_until_all_ready(pair)
+
+
+async def read_as_before(http: aiohttp.ClientSession, pair: list[Worker], view: str,
+                         before: dict[str, dict[str, Any]]) -> None:
+    """Every key reads from both workers as it did before, from v2."""
+    for worker in pair:
+        for key, earlier in before.items():
+            status, body = await get_json(http, f"{worker.url}/views/{view}/{key}")
+            assert status == 200, (worker.name, key, body)
+            assert body["meta"]["view_version"] == 2, body
+            assert body["data"] == earlier["data"], (key, body)
+            assert body["meta"]["versions"] == earlier["meta"]["versions"]
+
+
 async def test_orders_v2_made_resident_keeps_its_rows_and_v1_is_retired(
     kafka: Kafka, pair: list[Worker], http: aiohttp.ClientSession,
 ) -> None:
@@ -183,29 +222,8 @@ async def test_orders_v2_made_resident_keeps_its_rows_and_v1_is_retired(
     code, output = await views(kafka, prefix, pair[0], "retire", "orders", "1")
     assert code == 2 and "orders-v1 is the resident version" in output, output
 
-    # The app group commits every 2.8 s; a worker stopped in between can leave its last events
-    # uncommitted (they are folded again at the restart), and then the gap set below is none
-    # on that partition (CI saw it). So the workers stop once the group has committed it all.
-    await until(lambda: folded_to_end(kafka, prefix))
-    for worker in pair:
-        worker.stop()
-    short = await set_build_short(kafka, prefix, late)
-    app_group = await committed(kafka, prefix, f"{prefix}.events")
-    # The gap is real: the app group (v1's fold) is past where v2's build now stands.
-    assert short and all(app_group[p].offset > offset for p, offset in short.items()), (
-        short, app_group)
-
-    for worker in pair:
-        worker.module = RESIDENT_V2
-        worker.start()
-    await wait_until_all_ready(pair)
-    for worker in pair:
-        for order_id in ids:
-            status, body = await get_json(http, f"{worker.url}/views/orders/{order_id}")
-            assert status == 200, (worker.name, order_id, body)
-            assert body["meta"]["view_version"] == 2, body
-            assert body["data"] == before[order_id]["data"], (order_id, body)
-            assert body["meta"]["versions"] == before[order_id]["meta"]["versions"]
+    await redeploy_behind(kafka, pair, RESIDENT_V2, lambda: set_build_short(kafka, prefix, late))
+    await read_as_before(http, pair, "orders", before)
     for partition, offset in (await committed(kafka, f"{prefix}.view-orders-v2",
                                               f"{prefix}.events")).items():
         assert offset.metadata == "resident", (partition, offset)

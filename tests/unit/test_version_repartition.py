@@ -1,7 +1,9 @@
 """A version built through a repartition topic: a batch forwarded twice (a crash between
 forwarding and committing) folds to the same customer rows, and its position along the event
-log is the least any of its repartition partitions has folded."""
+log is the least any of its repartition partitions has folded; made resident, the gap folded
+past both of its ends folds every event once."""
 
+from agents.repartitioned_promotion import rows_reach
 from agents.version_repartition import decode_reached, encode_reached, folded_positions
 from streams.envelopes import Event
 from tables.customer_orders import VIEW
@@ -9,8 +11,7 @@ from tables.view import Data, apply
 from tests.unit.test_orders_view import HISTORY, envelope
 
 
-def fold(forwarded: list[Event]) -> Data | None:
-    row = None
+def fold(forwarded: list[Event], row: Data | None = None) -> Data | None:
     for event in forwarded:
         row = apply(VIEW, row, event, "cust-1") or row
     return row
@@ -41,3 +42,25 @@ def test_reached_round_trips_through_commit_metadata() -> None:
     assert decode_reached(encode_reached({3: 10, 0: 2})) == {0: 2, 3: 10}
     assert decode_reached("") == {} and decode_reached(None) == {}
     assert decode_reached("not json") == {}
+
+
+def test_made_resident_the_gap_past_both_ends_folds_every_event_once() -> None:
+    """The build's rows reach `built`; the gap is folded from `start` (the least over the
+    repartition partitions owned, so at most `built`) up to the app group's offset read then,
+    `end`; the resident agent folds what was forwarded from `forwarded` on (at most `end`)."""
+    order_a = [envelope(payload, n, "order-a") for n, payload in enumerate(HISTORY, 1)]
+    order_b = [envelope(payload, n, "order-b") for n, payload in enumerate(HISTORY[:3], 1)]
+    log = [order_a[0], order_b[0], order_a[1], order_b[1], order_a[2], order_b[2], order_a[3]]
+    whole = fold(log)
+    for built in range(len(log) + 1):
+        for start in range(built + 1):
+            for end in range(len(log) + 1):
+                for forwarded in range(max(built, end) + 1):
+                    row = fold(log[forwarded:], fold(log[start:end], fold(log[:built])))
+                    assert row == whole, (built, start, end, forwarded)
+    # Forwarding that began past the gap's end would lose what is in between.
+    assert fold(log[7:], fold(log[0:6])) != whole
+
+
+def test_made_resident_the_rows_reach_the_build_or_the_app_group_whichever_is_further() -> None:
+    assert rows_reach({0: 9, 1: 1}, {0: 5, 1: 3, 2: 0}) == {0: 9, 1: 2}
