@@ -196,6 +196,9 @@ class RepartitionedBuilder(Builder):
             self.reached.pop(partition, None)
             self.store.close(partition)
         self.owned = set()
+        # Committed offsets first, the changelog after (as `Builder._assign`): a former owner
+        # still folding stores a batch's rows before committing it.
+        starts = await _committed(consumer, repartition_of(self.view), wanted)
         reached = await committed_reached(self.view, sorted(wanted))
         for partition in sorted(wanted):
             if partition not in self.ready:
@@ -204,7 +207,7 @@ class RepartitionedBuilder(Builder):
             for source, offset in reached[partition].items():
                 progress.reached(self.view.table_name, partition, source, offset)
             self.ready.add(partition)
-        await _seek_committed(consumer, repartition_of(self.view), wanted)
+        await _seek(consumer, starts)
         self.owned = set(wanted)
 
     async def _fold_forwarded(self, tp: TopicPartition,
@@ -256,15 +259,24 @@ def _consumer(group: str) -> AIOKafkaConsumer:
                             enable_auto_commit=False, auto_offset_reset="earliest")
 
 
-async def _seek_committed(consumer: AIOKafkaConsumer, topic: str, partitions: set[int]) -> None:
-    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-    consumer.assign(tps)
-    for tp in tps:
-        committed = await consumer.committed(tp)
-        if committed is None:
+async def _committed(consumer: AIOKafkaConsumer, topic: str,
+                     partitions: set[int]) -> dict[TopicPartition, int | None]:
+    return {tp: await consumer.committed(tp)
+            for tp in (TopicPartition(topic, p) for p in sorted(partitions))}
+
+
+async def _seek(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int | None]) -> None:
+    """Assign the partitions of `offsets` and read each from its offset (None: the start)."""
+    consumer.assign(list(offsets))
+    for tp, offset in offsets.items():
+        if offset is None:
             await consumer.seek_to_beginning(tp)
         else:
-            consumer.seek(tp, committed)
+            consumer.seek(tp, offset)
+
+
+async def _seek_committed(consumer: AIOKafkaConsumer, topic: str, partitions: set[int]) -> None:
+    await _seek(consumer, await _committed(consumer, topic, partitions))
 
 
 def _watermark(value: bytes) -> Reached:
