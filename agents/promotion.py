@@ -119,7 +119,8 @@ async def read_range(tp: TopicPartition, start: int, end: int) -> AsyncIterator[
     """The readable events of the partition at offsets [start, end), a fetch at a time."""
     if start >= end:
         return
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False,
+                                auto_offset_reset="earliest")
     await consumer.start()
     try:
         consumer.assign([tp])

@@ -75,7 +75,8 @@ async def read_catalog() -> Catalog:
     """The catalog as it stands on its topic now."""
     catalog = Catalog()
     tp = TopicPartition(aliases_topic(), 0)
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False,
+                                auto_offset_reset="earliest")
     await consumer.start()
     try:
         consumer.assign([tp])
@@ -97,7 +98,8 @@ async def positions(view: View) -> list[Position]:
     group = str(app.conf.id) if is_resident(view) else group_of(view)
     partitions = await event_partitions()
     tps = [TopicPartition(events_topic(), p) for p in partitions]
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False,
+                                auto_offset_reset="earliest")
     admin = AIOKafkaAdminClient(**client_options(settings))
     await consumer.start()
     await admin.start()

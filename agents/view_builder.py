@@ -205,7 +205,8 @@ class Builder:
         that has come furthest; the changelog offsets read from and to."""
         store = self.store.open(partition)
         tp = TopicPartition(changelog_of(self.view), partition)
-        reader = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+        reader = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False,
+                                  auto_offset_reset="earliest")
         await reader.start()
         try:
             reader.assign([tp])

@@ -53,7 +53,8 @@ async def list_versions() -> list[dict[str, Any]]:
 async def read_rows(topic: str, partition: int) -> dict[str, bytes]:
     """One changelog partition, per key the row that has come furthest."""
     tp = TopicPartition(topic, partition)
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False,
+                                auto_offset_reset="earliest")
     await consumer.start()
     rows: dict[str, bytes] = {}
     try:
@@ -151,7 +152,8 @@ async def _wait_folded(pair: tuple[View, View], ends: dict[int, int], urls: tupl
 async def log_ends(partitions: list[int] | None = None) -> dict[int, int]:
     tps = [TopicPartition(events_topic(), p)
            for p in (partitions if partitions is not None else await event_partitions())]
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False,
+                                auto_offset_reset="earliest")
     await consumer.start()
     try:
         ends = await consumer.end_offsets(tps)
