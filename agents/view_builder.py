@@ -189,8 +189,8 @@ class Builder:
             if tp.partition not in self.ready:
                 restored = await self._restore(tp.partition)
                 log.info("building %s on partition %s from offset %s, its changelog read "
-                         "from %s to %s", self.view.table_name, tp.partition, committed,
-                         *restored)
+                         "from %s to %s: %s records", self.view.table_name, tp.partition,
+                         committed, *restored)
             if committed is None:
                 await consumer.seek_to_beginning(tp)
             else:
@@ -200,9 +200,9 @@ class Builder:
             self.ready.add(tp.partition)
         self.owned = set(wanted)
 
-    async def _restore(self, partition: int) -> tuple[int | None, int]:
+    async def _restore(self, partition: int) -> tuple[int | None, int, int]:
         """Bring the partition's rows up to the changelog's end, keeping per key the row
-        that has come furthest; the changelog offsets read from and to."""
+        that has come furthest; the changelog offsets read from and to, and the records."""
         store = self.store.open(partition)
         tp = TopicPartition(changelog_of(self.view), partition)
         reader = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False,
@@ -216,13 +216,15 @@ class Builder:
                 await reader.seek_to_beginning(tp)
             else:
                 reader.seek(tp, start)
+            read = 0
             while await reader.position(tp) < end:
-                fetched = await reader.getmany(tp, timeout_ms=1000, max_records=5000)
-                _keep_furthest(store, fetched.get(tp, []), end)
+                fetched = (await reader.getmany(tp, timeout_ms=1000, max_records=5000)).get(tp, [])
+                _keep_furthest(store, fetched, end)
+                read += len(fetched)
             store.put_many({}, end)
         finally:
             await reader.stop()
-        return start, end
+        return start, end, read
 
     async def _fold(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]],
                     producer: AIOKafkaProducer, consumer: AIOKafkaConsumer) -> None:
