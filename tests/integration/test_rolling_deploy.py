@@ -105,11 +105,6 @@ class Traffic:
         await asyncio.sleep(10)  # old and new deploys side by side, under traffic
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known defect, cause not found (docs/evolution.md, 'A rolling deploy'): under load, the "
-    "old worker's v2 builder, taking over the partitions of the worker being redeployed, "
-    "sometimes lacks a row its former owner built (`orders-v2 cannot fold event`), and the "
-    "order's v2 row stays behind"))
 async def test_a_rolling_deploy_makes_orders_v2_resident_one_worker_at_a_time(
     kafka: Kafka, pair: list[Worker], http: aiohttp.ClientSession,
 ) -> None:
