@@ -193,6 +193,18 @@ async def read_as_before(http: aiohttp.ClientSession, pair: list[Worker], view: 
             assert body["meta"]["versions"] == earlier["meta"]["versions"]
 
 
+async def built_and_switched(kafka: Kafka, pair: list[Worker], view: str,
+                             module: str = "streams") -> None:
+    """Build `view` v2 beside v1 and switch to it once every worker has it caught up."""
+    prefix, urls = pair[0].prefix, tuple(worker.url for worker in pair)
+    code, output = await views(kafka, prefix, pair[0], "rebuild", view, "--version", "2",
+                               module=module)
+    assert code == 0, output
+    code, output = await views(kafka, prefix, pair[0], "switch", view, "2", "--wait", "300",
+                               urls=urls, module=module)
+    assert code == 0, output
+
+
 async def test_orders_v2_made_resident_keeps_its_rows_and_v1_is_retired(
     kafka: Kafka, pair: list[Worker], http: aiohttp.ClientSession,
 ) -> None:
@@ -207,11 +219,7 @@ async def test_orders_v2_made_resident_keeps_its_rows_and_v1_is_retired(
                      == "confirmed")
     await command(http, pair[1], "CancelOrder", cancelled, reason="changed my mind")
 
-    code, output = await views(kafka, prefix, pair[0], "rebuild", "orders", "--version", "2")
-    assert code == 0, output
-    code, output = await views(kafka, prefix, pair[0], "switch", "orders", "2", "--wait", "300",
-                               urls=urls)
-    assert code == 0, output
+    await built_and_switched(kafka, pair, "orders")
     late = [f"promo-late-{n}" for n in range(12)]
     for n, order_id in enumerate(late):
         await place(http, pair[n % 2], order_id, n)

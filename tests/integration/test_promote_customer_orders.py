@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from tests.integration.cluster import Kafka, Worker, get_json, own_pair
 from tests.integration.test_evolution import topic_names, until, views
 from tests.integration.test_promote import (
+    built_and_switched,
     command,
     committed,
     read_as_before,
@@ -148,12 +149,7 @@ async def test_customer_orders_v2_made_resident_keeps_its_rows_and_v1_is_retired
                      if s["status"] == "confirmed")
     await command(http, pair[1], "CancelOrder", cancelled, reason="changed my mind")
 
-    code, output = await views(kafka, prefix, pair[0], "rebuild", "customer-orders",
-                               "--version", "2", module=DECLARED)
-    assert code == 0, output
-    code, output = await views(kafka, prefix, pair[0], "switch", "customer-orders", "2",
-                               "--wait", "300", urls=urls, module=DECLARED)
-    assert code == 0, output
+    await built_and_switched(kafka, pair, "customer-orders", module=DECLARED)
     earlier = await built_rows(kafka, prefix)  # v2 caught up: every early event is in there
     # Late orders: of customers with early ones (their rows must take both) and of new ones.
     late = {f"cpromo-late-{n}": f"cpromo-cust-{n % 8}" for n in range(16)}

@@ -20,6 +20,7 @@ from tests.integration.test_evolution import until, views
 from tests.integration.test_promote import (
     RESIDENT_V2,
     SKU,
+    built_and_switched,
     command,
     committed,
     place,
@@ -114,11 +115,7 @@ async def test_a_rolling_deploy_makes_orders_v2_resident_one_worker_at_a_time(
     early = [f"roll-early-{n}" for n in range(16)]
     for n, order_id in enumerate(early):
         await place(http, pair[n % 2], order_id, n)
-    code, output = await views(kafka, prefix, pair[0], "rebuild", "orders", "--version", "2")
-    assert code == 0, output
-    code, output = await views(kafka, prefix, pair[0], "switch", "orders", "2", "--wait", "300",
-                               urls=urls)
-    assert code == 0, output
+    await built_and_switched(kafka, pair, "orders")
 
     traffic = Traffic(http, pair)
     running = asyncio.create_task(traffic.run())
