@@ -100,6 +100,7 @@ app = App(
     loghandlers=[],
 )
 app.project_topics = []
+app.whole_standbys = settings.whole_standbys
 
 
 def bytes_table(name: str) -> faust.Table:

@@ -306,11 +306,15 @@ class Consumer(aiokafka.Consumer):
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         changelogs = self.app.tables.changelog_topics
         whole: dict[TP, list[Message]] = {}
+        standby: dict[TP, list[Message]] = {}
         async for tp, message in super().getmany(timeout):
             if self.seeks != self.fetched_at:
                 return  # a seek began: it reads the rest of this fetch again
             if tp.topic in WHOLE_FETCHES:
                 whole.setdefault(tp, []).append(message)
+                continue
+            if tp.topic in changelogs and self.applies_whole(tp):
+                standby.setdefault(tp, []).append(message)
                 continue
             if tp.topic not in changelogs:
                 if tp not in self.handed:
@@ -322,8 +326,36 @@ class Consumer(aiokafka.Consumer):
                              self._committed_offset.get(tp))
                 self.expected[tp] = message.offset + 1
             yield tp, message
+        if standby and self.seeks == self.fetched_at:
+            self.apply_standby(standby)
         if whole and self.flow_active and self.seeks == self.fetched_at:
             await self.hand_over(whole)
+
+    def applies_whole(self, tp: TP) -> bool:
+        """Whether this changelog partition's records go to its store a fetch at a time: a
+        standby's, of a table whose store writes them in bulk, with `App.whole_standbys` on."""
+        recovery = self.app.tables.recovery
+        if not self.app.whole_standbys or tp not in recovery.standby_tps:
+            return False
+        return tp not in recovery.active_tps and hasattr(
+            recovery.tp_to_table[tp].data, "write_restored")
+
+    def apply_standby(self, fetched: dict[TP, list[Message]]) -> None:
+        """Write a fetch's standby changelog records into their stores, one write batch per
+        partition with its last offset, and move Faust's standby books on as its recovery
+        would, record by record (conductor, queue, a task per record, buffers): at two workers
+        that cost more CPU than folding the events (docs/benchmarks.md). Records already
+        applied, or of a partition no longer a standby here, are skipped."""
+        recovery = self.app.tables.recovery
+        for tp, messages in fetched.items():
+            if not self.applies_whole(tp):
+                continue  # revoked while the fetch was read: the next assignment seeks
+            applied = recovery.standby_offsets.get(tp)
+            fresh = [m for m in messages if applied is None or m.offset > applied]
+            if fresh:
+                recovery.tp_to_table[tp].data.write_restored(tp, fresh)
+                recovery.standby_offsets[tp] = fresh[-1].offset
+                self._read_offset[tp] = fresh[-1].offset
 
     async def hand_over(self, fetched: dict[TP, list[Message]]) -> None:
         """Hand a fetch's records of a topic in `WHOLE_FETCHES` over, as Faust's own loop
@@ -808,6 +840,9 @@ def declared_partitions(app: Any) -> dict[str, int]:
 class App(faust.App):
     """Faust's app on the consumer above. Faust builds its transport from the broker URL's
     scheme alone; the override is the one place that can hand it our consumer."""
+
+    whole_standbys = False
+    """Standby changelog records applied a fetch at a time (`Consumer.apply_standby`)."""
 
     def _new_transport(self) -> TransportT:
         return Transport(self.conf.broker_consumer, self)

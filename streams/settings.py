@@ -57,6 +57,7 @@ class Settings:
     stop_timeout: float
     write_behind: bool
     whole_fetches: bool
+    whole_standbys: bool
     rocksdb_memory: int
     linger_ms: int
     max_body: int
@@ -108,6 +109,7 @@ class Settings:
             stop_timeout=float(_env("STOP_TIMEOUT", "30")),
             write_behind=_env("WRITE_BEHIND", "on").lower() in ("1", "true", "yes", "on"),
             whole_fetches=_env("WHOLE_FETCHES", "on").lower() in ("1", "true", "yes", "on"),
+            whole_standbys=_env("WHOLE_STANDBYS", "on").lower() in ("1", "true", "yes", "on"),
             rocksdb_memory=int(_env("ROCKSDB_MEMORY_MB", "128")) * 1024 * 1024,
             linger_ms=int(_env("LINGER_MS", "2")),
             max_body=int(_env("MAX_BODY", str(64 * 1024))),

@@ -44,6 +44,8 @@ UPSTREAM = {
     "faust.stores.rocksdb.Store.apply_changelog_batch": "ea3344d369fc4ab5",
     "faust.stores.rocksdb.Store.persisted_offset": "6f2e502fb86043a1",
     "faust.stores.rocksdb.Store.set_persisted_offset": "b4c811926678346e",
+    # Standby records applied a fetch at a time: the books Faust's recovery loop keeps per record.
+    "faust.tables.recovery.Recovery._slurp_changelogs.fun": "7825c7e50f766d5a",
     # The bulk restore: Faust's recovery waits in `_wait` for it, revocations cancel it.
     "faust.tables.recovery.Recovery.on_rebalance": "aa4d997a1795ceae",
     "faust.tables.recovery.Recovery.on_partitions_revoked": "161b5e997f7cbfef",

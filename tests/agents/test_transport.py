@@ -3,6 +3,7 @@ message is delivered, and a delivery blocked when a rebalance suspends the flow 
 interrupted, as Faust's own race does."""
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
@@ -339,3 +340,44 @@ async def test_a_fetch_made_stale_by_a_seek_is_not_handed_over(
     monkeypatch.setattr(aiokafka.Consumer, "getmany", seeking)
     assert [m async for _, m in books.getmany(1.0)] == []
     assert not books.fetched and not books.unacked
+
+
+class BulkStore:
+    """A table's store that writes changelog records in bulk, as streams.store.Store does."""
+
+    def __init__(self) -> None:
+        self.written: list[tuple[TP, list[int]]] = []
+
+    def write_restored(self, tp: TP, records: list[Message]) -> None:
+        self.written.append((tp, [record.offset for record in records]))
+
+
+@pytest.mark.parametrize("whole", [True, False])
+async def test_a_standbys_changelog_records_go_to_its_store_a_fetch_at_a_time(
+    monkeypatch: pytest.MonkeyPatch, whole: bool,
+) -> None:
+    changelog = "orders-changelog"
+    standby, active = TP(changelog, 0), TP(changelog, 1)
+    recovery = app.tables.recovery
+    store = BulkStore()
+    monkeypatch.setattr(type(app.tables), "changelog_topics", property(lambda _: {changelog}))
+    monkeypatch.setattr(app, "whole_standbys", whole)
+    monkeypatch.setattr(recovery, "standby_tps", {standby})
+    monkeypatch.setattr(recovery, "active_tps", {active})
+    monkeypatch.setattr(recovery, "tp_to_table", {standby: SimpleNamespace(data=store),
+                                                  active: SimpleNamespace(data=store)})
+    monkeypatch.setattr(recovery, "standby_offsets", Counter({standby: 4}))
+
+    async def fetch(self: Consumer, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        for tp, offset in [(standby, 3), (standby, 4), (active, 7), (standby, 5), (standby, 6)]:
+            yield tp, Message(changelog, tp.partition, offset, 0.0, 0, [], b"k", b"v", None,
+                              tp=tp)
+
+    monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch)
+    delivered = await drained(consumer())
+    if whole:
+        assert delivered == [(active, 7)]  # an active partition's recovery is Faust's
+        assert store.written == [(standby, [5, 6])] and recovery.standby_offsets[standby] == 6
+    else:
+        assert [offset for tp, offset in delivered if tp == standby] == [3, 4, 5, 6]
+        assert store.written == []

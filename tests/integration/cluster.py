@@ -95,7 +95,7 @@ class Kafka:
             raise RuntimeError(f"kafkalocal {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
 
 
-LEVERS = ("SHOPSTREAM_WRITE_BEHIND", "SHOPSTREAM_WHOLE_FETCHES")
+LEVERS = ("SHOPSTREAM_WRITE_BEHIND", "SHOPSTREAM_WHOLE_FETCHES", "SHOPSTREAM_WHOLE_STANDBYS")
 """Settings a run of the tests passes on to every worker, so the suites can run with a lever
 turned either way (`SHOPSTREAM_WRITE_BEHIND=on python -m pytest ...`)."""
 
