@@ -15,7 +15,6 @@ RocksDB (the agent tests' memory store) stay on Faust's table path.
 
 import shutil
 from collections.abc import Iterator, Mapping
-from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,8 +30,7 @@ from tables.listing import INDEX_SEPARATOR, Data, Found, Query, select
 from tables.registry import VIEWS, promoted
 from tables.version_store import changelog_of
 from tables.view import View
-
-WINDOW_RETENTION = timedelta(days=400)
+from tables.windows import WINDOW_RETENTION
 
 
 def _table(view: View) -> Any:
