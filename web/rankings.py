@@ -64,7 +64,7 @@ async def _here(view: ReadView, asked: dict[str, Any], want: consistency.Wanted,
         if page.pop("not_here", False):
             del answer["pages"][partition]
             answer["missing"].append(int(partition))
-    return answer
+    return {**answer, "view_version": live.version}
 
 
 def _register(view: ReadView) -> None:
@@ -87,7 +87,9 @@ def _register(view: ReadView) -> None:
             return self.json({"data": ranked(rows, ranking, asked["n"]), "meta": {
                 "from": asked["from"].isoformat(), "to": asked["to"].isoformat(),
                 "n": asked["n"], "window_seconds": view.window,
-                **fanout.meta(answers, unowned)}})
+                **fanout.meta(answers, unowned),
+                "view_versions": sorted({a["view_version"] for a in answers
+                                         if "view_version" in a})}})
 
     @app.page(f"/_local/views/{view.name}/top", name=f"{view.name}-top-local")
     class LocalTop(View):

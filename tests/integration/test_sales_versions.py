@@ -106,8 +106,12 @@ def answers(found: dict[str, Any]) -> dict[str, Any]:
 
 
 def served_versions(found: dict[str, Any]) -> set[int]:
-    return {meta["view_version"] for _, _, meta in found.values()
-            if meta and "view_version" in meta}
+    """The versions that answered the range reads and the rankings."""
+    versions = set()
+    for _, _, meta in found.values():
+        versions |= {meta["view_version"]} if "view_version" in (meta or {}) else set()
+        versions |= set((meta or {}).get("view_versions", ()))
+    return versions
 
 
 async def plant_difference(kafka: Kafka, prefix: str, sku: str, partitions: int) -> str:
