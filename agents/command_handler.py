@@ -44,8 +44,7 @@ class Decision:
     command: Command
     version: int = 0
     events: list[bytes] = field(default_factory=list)  # encoded, to append
-    sent: list[tuple[Any, int]] = field(default_factory=list)  # per event: its producer
-    # batch's future and its place in that batch
+    sent: list[tuple[Any, int]] = field(default_factory=list)  # per event: (batch future, index)
     reason: str | None = None  # why it was rejected
     first: "Decision | None" = None  # the same command id, decided before in this batch
     result: bytes | None = None  # known once decided before this batch, or once acknowledged
