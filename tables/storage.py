@@ -90,9 +90,13 @@ PENDING: dict[str, dict[int, dict[bytes, bytes]]] = {}
 """Per view and partition, the rows folded and not yet flushed."""
 
 
+def writes_behind(table: Any) -> bool:
+    """Whether rows of a plain table (not windowed) are to be written behind."""
+    return settings.write_behind and isinstance(table.data, Store)
+
+
 def written_behind(view: View) -> bool:
-    return (settings.write_behind and not view.window
-            and isinstance(VIEW_TABLES[view.name].data, Store))
+    return not view.window and writes_behind(VIEW_TABLES[view.name])
 
 
 def stored_row(view: View, key: str, partition: int) -> bytes | None:
@@ -129,9 +133,22 @@ async def flush_rows(view: View) -> None:
     if not pending:
         return
     table = VIEW_TABLES[view.name]
+    put_rows(table, pending)
+    await send_rows(table, pending)
+
+
+def put_rows(table: Any, pending: Mapping[int, Mapping[bytes, bytes]]) -> None:
+    """Write rows, by partition, into a RocksDB table's databases: one write batch each."""
     store: Store = table.data
     for partition, rows in pending.items():
         store.write_rows(partition, rows)
+
+
+async def send_rows(table: Any, pending: Mapping[int, Mapping[bytes, bytes]]) -> None:
+    """The changelog records of rows `put_rows` wrote, in whole batches, awaited by the flush
+    before the next commit; each partition's stored changelog offset moves once they are
+    acknowledged."""
+    store: Store = table.data
     topic = table.changelog_topic.get_topic_name()
     producer = app.producer
     assert isinstance(producer, Producer)
