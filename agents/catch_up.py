@@ -99,7 +99,7 @@ class CatchUp:
             events = self.unfolded.pop(record.message.partition, None)
             if events:
                 as_current(record)
-                folded = sum(fold(event) for _, event in events)
+                folded = sum(fold(event, record.message.partition) for _, event in events)
                 log.info("partition %s: folded %s of the %s events read back into the write "
                          "model", record.message.partition, folded, len(events))
 
@@ -127,11 +127,11 @@ class CatchUp:
         return applied if applied is not None and applied.aggregate_id == aggregate_id else None
 
 
-def fold(event: Event) -> int:
+def fold(event: Event, partition: int) -> int:
     """Fold the event into its aggregate's stored state if it is the next version: 1 if it
     was folded, 0 if the state already reflects it."""
     aggregate = aggregate_of(event.payload)
-    state = write_model.load(aggregate, event.aggregate_id)
+    state = write_model.load(aggregate, event.aggregate_id, partition)
     version = state.version if state is not None else 0
     if event.version <= version:
         return 0
@@ -139,7 +139,8 @@ def fold(event: Event) -> int:
         log.error("%s is at version %s, the log has version %s: versions between are missing",
                   event.aggregate_id, version, event.version)
         return 0
-    write_model.store(aggregate, event.aggregate_id, aggregate.evolve(state, event.payload))
+    write_model.store(aggregate, event.aggregate_id, aggregate.evolve(state, event.payload),
+                      partition)
     return 1
 
 

@@ -4,6 +4,11 @@ The handling works on a batch, in order: each decision sees the state left by th
 before it, in the batch too; every event of the batch is sent at once, and only when the
 broker has acknowledged them all do states, first results and replies follow. A crash or a
 retry before that point repeats the batch, which re-emits identical events.
+
+With SHOPSTREAM_WHOLE_FETCHES on, the consumer hands both commands topics' records over whole
+fetches at a time (`faust_patches.WHOLE_FETCHES`), as it does the event log's. A batch's events
+and its replies go to aiokafka as one producer batch per partition, and the write model is
+written behind (`agents.write_model`), flushed at the batch's end.
 """
 
 import asyncio
@@ -26,7 +31,7 @@ from streams import topics
 from streams.app import app, ensure_member, settings
 from streams.commands import INTERNAL, internal_rule
 from streams.envelopes import Command, Position, encode, parse_command, result_of
-from streams.faust_patches import as_current
+from streams.faust_patches import WHOLE_FETCHES, Producer, as_current
 from streams.partitioning import owning_partition
 
 log = logging.getLogger(__name__)
@@ -38,7 +43,8 @@ class Decision:
     record: EventT
     command: Command
     version: int = 0
-    sent: list[Any] = field(default_factory=list)  # the events' delivery futures
+    events: list[bytes] = field(default_factory=list)  # encoded, to append
+    sent: list[tuple[Any, int]] = field(default_factory=list)  # per event: (batch future, index)
     reason: str | None = None  # why it was rejected
     first: "Decision | None" = None  # the same command id, decided before in this batch
     result: bytes | None = None  # known once decided before this batch, or once acknowledged
@@ -53,6 +59,9 @@ class Batch:
 
 
 INTERNAL_TOPIC = topics.internal_commands.get_topic_name()
+COMMAND_TOPICS = (topics.commands.get_topic_name(), INTERNAL_TOPIC)
+EVENTS_TOPIC = topics.events.get_topic_name()
+RESULTS_TOPIC = topics.command_results.get_topic_name()
 
 
 @app.agent(topics.all_commands, concurrency=1)
@@ -60,29 +69,60 @@ async def handle_commands(stream: StreamT[bytes]) -> None:
     """Clients' commands and the saga's, from their two topics; an internal command type
     that comes on the clients' topic is rejected, naming the rule."""
     async for records in stream.take_events(settings.batch_size, settings.batch_within):
-        await handle_batch_or_park("command batch", records, partial(handle_batch, records))
+        await handle_records(records)
+
+
+async def handle_records(records: list[EventT]) -> None:
+    await handle_batch_or_park("command batch", records, partial(handle_batch, records))
+
+
+if settings.whole_fetches:
+    for _topic in COMMAND_TOPICS:
+        WHOLE_FETCHES[_topic] = handle_records
 
 
 async def handle_batch(records: list[EventT]) -> None:
     await catch_up.before(records)
     batch = Batch()
-    for record in records:
-        try:
-            await handle_command(record, batch)
-        except Exception as exc:  # a bug must park the command, not stop the agent
-            log.exception("command handling failed")
-            await park(record, f"handling failed: {type(exc).__name__}: {exc}")
-    # Events are acknowledged by the broker before any state moves on, so a crash in
-    # between repeats the batch (with identical event ids) and never loses a command.
-    await asyncio.gather(*(future for decision in batch.decisions for future in decision.sent))
-    await ensure_member()  # the acks may have come after a long stop
-    # States and first results are written with no pause in between, then the replies sent.
-    for (aggregate, aggregate_id), (state, record) in batch.states.items():
-        as_current(record)
-        write_model.store(aggregate, aggregate_id, state)
-    replies = [(decision.command, conclude(decision)) for decision in batch.decisions]
-    for command, result in replies:
-        await send_result(command, result)
+    try:
+        for record in records:
+            try:
+                await handle_command(record, batch)
+            except Exception as exc:  # a bug must park the command, not stop the agent
+                log.exception("command handling failed")
+                await park(record, f"handling failed: {type(exc).__name__}: {exc}")
+        # Events are acknowledged by the broker before any state moves on, so a crash in
+        # between repeats the batch (with identical event ids) and never loses a command.
+        await append(batch.decisions)
+        await ensure_member()  # the acks may have come after a long stop
+        # States and first results are written with no pause in between, then the replies.
+        for (aggregate, aggregate_id), (state, record) in batch.states.items():
+            as_current(record)
+            write_model.store(aggregate, aggregate_id, state, record.message.partition)
+        replies = [(str(decision.command.command_id).encode(), conclude(decision))
+                   for decision in batch.decisions]
+    finally:
+        await write_model.flush()
+    await send_results(replies)
+
+
+async def append(decisions: list[Decision]) -> None:
+    """Send every decided event, one producer batch per event-log partition, and wait for the
+    broker's acknowledgements."""
+    by_partition: dict[int, list[tuple[Decision, bytes]]] = {}
+    for decision in decisions:
+        for event in decision.events:
+            by_partition.setdefault(decision.record.message.partition, []).append(
+                (decision, event))
+    futures = []
+    for partition, items in by_partition.items():
+        placed = iter(decision for decision, _ in items)
+        for future, count in await send_events(partition, [
+                (decision.command.aggregate_id.encode(), event) for decision, event in items]):
+            futures.append(future)
+            for index in range(count):
+                next(placed).sent.append((future, index))
+    await asyncio.gather(*futures)
 
 
 async def handle_command(record: EventT, batch: Batch) -> None:
@@ -93,7 +133,8 @@ async def handle_command(record: EventT, batch: Batch) -> None:
     except ValidationError as exc:
         await park(record, f"unreadable command: {exc}")
         return
-    if record.message.partition != owning_partition(command.aggregate_id, settings.partitions):
+    partition = record.message.partition
+    if partition != owning_partition(command.aggregate_id, settings.partitions):
         await reroute(command, record, internal)
         return
     if not internal and command.reply_to is not None:
@@ -108,18 +149,19 @@ async def handle_command(record: EventT, batch: Batch) -> None:
         decision.first = first
         return
     batch.by_command[dedupe_key] = decision
-    decision.result = write_model.first_result(command.command_id, internal)
+    decision.result = write_model.first_result(command.command_id, internal, partition)
     if decision.result is not None:
         return
     applied = catch_up.result_of(str(command.command_id), command.aggregate_id)
     if applied is not None:  # its events are on the log already (see agents.catch_up)
         decision.result = write_model.remember(result_of(
-            command, "accepted", applied.version, positions=applied.positions), internal)
+            command, "accepted", applied.version, positions=applied.positions), internal,
+            partition)
         return
     aggregate = BY_COMMAND[command.type]
     key = (aggregate, command.aggregate_id)
     state = (batch.states[key][0] if key in batch.states
-             else write_model.load(aggregate, command.aggregate_id))
+             else write_model.load(aggregate, command.aggregate_id, partition))
     if command.type in INTERNAL and not internal:
         decision.version = state.version if state is not None else 0
         decision.reason = internal_rule(command.type)
@@ -131,8 +173,7 @@ async def handle_command(record: EventT, batch: Batch) -> None:
         decision.version = state.version if state is not None else 0
         decision.reason = rejection.reason
         return
-    decision.sent = [await topics.events.send(key=command.aggregate_id.encode(), value=encode(e))
-                     for e in events]
+    decision.events = [encode(event) for event in events]
     decision.version = new_state.version
     batch.states[key] = (new_state, record)
 
@@ -148,11 +189,13 @@ def conclude(decision: Decision) -> bytes:
             result = result_of(decision.command, "rejected", decision.version,
                                reason=decision.reason)
         else:
-            positions = [Position(partition=m.partition, offset=m.offset)
-                         for m in (future.result() for future in decision.sent)]
+            positions = [Position(partition=sent.partition, offset=sent.offset + index)
+                         for sent, index in ((future.result(), index)
+                                             for future, index in decision.sent)]
             result = result_of(decision.command, "accepted", decision.version,
                                positions=positions)
-        decision.result = write_model.remember(result, decision.internal)
+        decision.result = write_model.remember(result, decision.internal,
+                                               decision.record.message.partition)
         decided["rejected" if decision.reason is not None else "accepted"] += 1
     return decision.result
 
@@ -169,5 +212,24 @@ async def reroute(command: Command, record: EventT, internal: bool) -> None:
     )
 
 
-async def send_result(command: Command, result: bytes) -> None:
-    await topics.command_results.send(key=str(command.command_id).encode(), value=result)
+async def send_events(partition: int, records: list[tuple[bytes, bytes]]) -> list[tuple[Any, int]]:
+    """The events as whole producer batches: each batch's future and its record count."""
+    return await producer().send_whole(EVENTS_TOPIC, partition, records)
+
+
+async def send_results(results: list[tuple[bytes, bytes]]) -> None:
+    """Results keyed by command id, one producer batch per partition; one that fails with a
+    retriable error is sent again, and the flush before the next commit waits for them."""
+    by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+    for key, value in results:
+        by_partition.setdefault(owning_partition(key.decode(), settings.partitions), []).append(
+            (key, value))
+    values = dict(results)  # a command id's results are all its first
+    for partition, records in by_partition.items():
+        await producer().send_records(RESULTS_TOPIC, partition, records,
+                                      lambda keys: [values[key] for key in keys])
+
+
+def producer() -> Producer:
+    assert isinstance(app.producer, Producer)
+    return app.producer

@@ -1,5 +1,6 @@
-"""Building a version of a view keyed other than by aggregate (`customer-orders`), beside the
-resident one, on every worker: the resident version's repartition step, for the version alone.
+"""Building a version of a view keyed other than by aggregate (`customer-orders`, `sales`),
+beside the resident one, on every worker: the resident version's repartition step, for the
+version alone. A windowed view's rows are one per key and window (`tables.windows`).
 
 Stage 1 reads the event-log partitions this worker owns in the app's group, with the
 version's consumer group `<prefix>.view-<view>-v<N>` from the log's start, and forwards each
@@ -17,6 +18,7 @@ skips what a row already reflects (`tables.view.apply`). Building has no side ef
 """
 
 import asyncio
+import time
 from typing import Any
 
 import orjson
@@ -42,6 +44,7 @@ from streams.kafka_clients import client_options
 from streams.partitioning import owning_partition
 from tables.progress import progress
 from tables.view import Data, View, apply
+from tables.windows import built_slot
 
 Reached = dict[int, int]  # event-log partition -> last offset forwarded (or folded) from it
 
@@ -217,6 +220,7 @@ class RepartitionedBuilder(Builder):
         reached = dict(self.reached.get(tp.partition, {}))
         rows: dict[str, Data | None] = {}
         changed: set[str] = set()
+        now = time.time()
         for n, record in enumerate(records, 1):
             if n % FOLD_SLICE == 0:
                 await asyncio.sleep(0)
@@ -229,17 +233,20 @@ class RepartitionedBuilder(Builder):
             except ValidationError:
                 continue  # stage 1 forwards only what it could parse: code changed since
             key = (record.key or b"").decode()
-            if key not in rows:
-                stored = store.get(key)
-                rows[key] = orjson.loads(stored) if stored is not None else None
+            slot = built_slot(self.view, key, event, now)
+            if slot is None:
+                continue
+            if slot not in rows:
+                stored = store.get(slot)
+                rows[slot] = orjson.loads(stored) if stored is not None else None
             try:
-                folded = apply(self.view, rows[key], event, key)
+                folded = apply(self.view, rows[slot], event, key)
             except Exception:
                 self.unfoldable += 1
                 folded = None
             if folded is not None:
-                rows[key] = folded
-                changed.add(key)
+                rows[slot] = folded
+                changed.add(slot)
         encoded = {key: orjson.dumps(rows[key]) for key in changed}
         sent = [await producer.send(changelog_of(self.view), value, key.encode(),
                                     partition=tp.partition) for key, value in encoded.items()]

@@ -20,7 +20,7 @@ from agents.version_repartition import (
 from streams.app import app, settings
 from streams.kafka_clients import client_options
 from tables.catalog import Catalog, live_key, live_record, version_key, version_record
-from tables.registry import VERSIONS, buildable, is_resident
+from tables.registry import VERSIONS, is_resident
 from tables.storage import VIEW_TABLES, resident_topics
 from tables.version_store import changelog_of, group_of
 from tables.view import View
@@ -177,12 +177,7 @@ def why_not_built(view: View) -> str | None:
     if is_resident(view):
         return (f"{view.table_name} is the resident version: the workers' event-log agent "
                 f"folds it all along, from their start; there is nothing to build")
-    if buildable(view):
-        return None
-    return (f"{view.table_name} cannot be built beside the resident version: {view.name} is "
-            f"windowed, and a built version keeps one row per key, not one per key and window, "
-            f"with no expiry; /views/{view.name}/top and the list queries read the resident "
-            f"tables only (docs/evolution.md, Limits)")
+    return None
 
 
 async def rebuild(view: View) -> str:
@@ -217,8 +212,6 @@ async def _reset_offsets(group: str, topic: str) -> None:
 
 
 async def switch(view: View, force: bool, wait: float) -> str:
-    if not is_resident(view) and (refused := why_not_built(view)) is not None:
-        raise Refused(refused)
     catalog = await read_catalog()
     state = catalog.state(view.name, view.version)
     if state in ("declared", "retired", "former"):

@@ -29,6 +29,7 @@ from streams.store import is_behind
 from tables.compare import level, row_differences
 from tables.registry import is_resident
 from tables.view import View
+from tables.windows import expired, from_faust, split
 
 RECHECKS = 3
 RECHECK_PAUSE = 1.0  # doubled each time: Faust sends a resident row's changelog record late
@@ -76,6 +77,17 @@ async def read_rows(topic: str, partition: int) -> dict[str, bytes]:
     return rows
 
 
+async def rows_of(view: View, partition: int) -> dict[str, bytes]:
+    """One partition of a version's rows by row key: for a windowed view `<key>@<window
+    start>` in both kinds of version (`tables.windows`), expired windows left out."""
+    rows = await read_rows(changelog_name(view), partition)
+    if view.window is None:
+        return rows
+    now = time.time()
+    keyed = {from_faust(key): row for key, row in rows.items()}
+    return {key: row for key, row in keyed.items() if not expired(view, split(key)[1], now)}
+
+
 async def compare(old: View, new: View, say: Callable[[str], None], quiet: bool,
                   wait: float, urls: tuple[str, ...]) -> int:
     """Print every unexpected difference between two versions; how many there were.
@@ -90,8 +102,7 @@ async def compare(old: View, new: View, say: Callable[[str], None], quiet: bool,
     await _wait_folded(pair, ends, urls, wait, say)
     with Reporter(f"compare {old.table_name} {new.table_name}", len(ends), quiet) as bar:
         for partition in sorted(ends):
-            a = await read_rows(changelog_name(old), partition)
-            b = await read_rows(changelog_name(new), partition)
+            a, b = await rows_of(old, partition), await rows_of(new, partition)
             keys += len(a.keys() | b.keys())
             rows = {key: (_row(a.get(key)), _row(b.get(key))) for key in a.keys() | b.keys()}
             del a, b
@@ -125,8 +136,7 @@ async def _read_again(pair: tuple[View, View], partition: int, suspects: set[str
     events from every partition, all of them."""
     sources = [partition] if pair[0].by_aggregate else None
     await _wait_folded(pair, await log_ends(sources), urls, wait, say)
-    a = await read_rows(changelog_name(pair[0]), partition)
-    b = await read_rows(changelog_name(pair[1]), partition)
+    a, b = await rows_of(pair[0], partition), await rows_of(pair[1], partition)
     return {key: (_row(a.get(key)), _row(b.get(key))) for key in suspects}
 
 

@@ -32,15 +32,16 @@ awaited directly inside a cancel scope; suspending the flow (a rebalance) expire
 scope at once, which interrupts a delivery blocked on a full stream buffer just as the race
 did. About 15 % cheaper per event; the whole fault suite passes with it.
 
-Whole fetches (SHOPSTREAM_WHOLE_FETCHES). The event log's records skip the stream path
-(conductor, channel, stream buffer, `take_events`, an ack per event): the consumer hands the
-fetched records of a topic in `WHOLE_FETCHES` to one handler, all that arrived while it was
-busy at once, and acknowledges them when it returns, so the offsets committed never pass a
-record the handler has not finished; the topic's agent stays subscribed, which keeps Faust's
-assignment, tables and standbys as they were. The fetch loop, which also delivers commands
-and their results, does not wait for the handler unless a stream buffer's worth of records
-is waiting: when it waited for each fetch to be taken, every small fetch of the event log
-held the commands behind a whole fold (0.6-1 s for 7 records at load average 9).
+Whole fetches (SHOPSTREAM_WHOLE_FETCHES). The records of the event log, of the commands
+topics and of the command results skip the stream path (conductor, channel, stream buffer,
+`take_events`, an ack per event): the consumer hands the fetched records of a topic in
+`WHOLE_FETCHES` to its handler, all that arrived while it was busy at once (the handlers side
+by side, each one's topics in turn), and acknowledges them when it returns, so the offsets
+committed never pass a record the handler has not finished; the topic's agent stays
+subscribed, which keeps Faust's assignment, tables and standbys as they were. The fetch loop,
+which also delivers the other topics, does not wait for the handlers unless a stream buffer's
+worth of records is waiting: when it waited for each fetch to be taken, every small fetch of
+the event log held the commands behind a whole fold (0.6-1 s for 7 records at load average 9).
 
 Flushing. Faust's producer flush before a commit could return with changelog records still
 in its buffer; here it waits for every one (`Buffer`). Rows written behind (tables.storage)
@@ -405,13 +406,26 @@ class Consumer(aiokafka.Consumer):
             await self.handle_fetched()
 
     async def handle_fetched(self) -> None:
-        """Hand every record waiting in `fetched` to its topic's handler, then acknowledge them."""
+        """Hand every record waiting in `fetched` to its topic's handler, then acknowledge them.
+        Different handlers run side by side, as their agents would (the command handler waits
+        for its events' acks while the event log is folded); one handler's topics in turn."""
         self.fetched_more.clear()
         messages, self.fetched = self.fetched, []
         self.taken.set()
-        by_topic: dict[str, list[Message]] = {}
+        by_handler: dict[Any, dict[str, list[Message]]] = {}
         for message in messages:
-            by_topic.setdefault(message.topic, []).append(message)
+            by_handler.setdefault(WHOLE_FETCHES[message.topic], {}).setdefault(
+                message.topic, []).append(message)
+        if len(by_handler) == 1:
+            await self.handle_topics(*by_handler.values())
+            return
+        outcomes = await asyncio.gather(*map(self.handle_topics, by_handler.values()),
+                                        return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def handle_topics(self, by_topic: dict[str, list[Message]]) -> None:
         while by_topic:
             topic = next(iter(by_topic))
             try:
@@ -503,6 +517,15 @@ command's result, keyed by its command id): one that fails with a retriable erro
 Current = Callable[[list[bytes]], list[bytes | None]]
 
 
+def _refused(topic: str) -> asyncio.Future[Any]:
+    refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    refused.set_exception(Fenced(f"not sent to {topic}: this worker is out of its group"))
+    # Most sends (changelogs, results) are never awaited: without this each logs "Future
+    # exception was never retrieved" with a traceback.
+    refused.add_done_callback(lambda future: future.exception())
+    return refused
+
+
 def _log_failed(topic: str, sent: Any) -> None:
     """Faust does not await most of its sends: a failure would go unseen but for a "never
     retrieved" line at garbage collection, without the topic."""
@@ -538,21 +561,22 @@ class Producer(aiokafka.Producer):
         ago, is sent again with its keys' current values: a later batch for those keys may
         have landed meanwhile, and its values must stay the last."""
         if self.stopped():
-            refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            refused.set_exception(Fenced(f"not sent to {topic}: this worker is out of its group"))
-            return [(refused, 0)]
+            return [(_refused(topic), 0)]
+        producer = self._ensure_producer()
+        return [await self._send_batch(producer, batch, keys, topic, partition, current)
+                for batch, keys in _batches(producer, records)]
+
+    async def send_whole(self, topic: str, partition: int, records: Iterable[tuple[bytes, bytes]],
+                         ) -> list[tuple[Any, int]]:
+        """`send_records` for records whose sender awaits them itself (a command batch's
+        events): a failed batch fails its own future alone, not the next `flush`."""
+        if self.stopped():
+            return [(_refused(topic), 0)]
         producer = self._ensure_producer()
         sent = []
-        batch, keys = producer.create_batch(), []
-        for key, value in records:
-            if batch.append(key=key, value=value, timestamp=None) is None:
-                sent.append(
-                    await self._send_batch(producer, batch, keys, topic, partition, current))
-                batch, keys = producer.create_batch(), []
-                batch.append(key=key, value=value, timestamp=None)
-            keys.append(key)
-        if batch.record_count():
-            sent.append(await self._send_batch(producer, batch, keys, topic, partition, current))
+        for batch, keys in _batches(producer, records):
+            batch.close()
+            sent.append((await producer.send_batch(batch, topic, partition=partition), len(keys)))
         return sent
 
     async def _send_batch(self, producer: Any, batch: Any, keys: list[bytes], topic: str,
@@ -647,12 +671,7 @@ class Producer(aiokafka.Producer):
                 log.warning("out of the group after a stop: refusing records until the next "
                             "assignment")
             self.refusing = True
-            refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            refused.set_exception(Fenced(f"not sent to {topic}: this worker is out of its group"))
-            # Faust's changelog sends are never awaited: without this each logs "Future
-            # exception was never retrieved" with a traceback.
-            refused.add_done_callback(lambda future: future.exception())
-            return refused
+            return _refused(topic)
         self.refusing = False
         sent = await super().send(topic, key, value, partition, timestamp, headers,
                                   transactional_id=transactional_id)
@@ -664,6 +683,20 @@ class Producer(aiokafka.Producer):
             return await aiokafka.Producer.send(self, topic, key, value, partition, None, headers)
 
         return self._settling(sent, again, f"a record for {topic}")
+
+
+def _batches(producer: Any, records: Iterable[tuple[bytes, bytes]],
+             ) -> Iterator[tuple[Any, list[bytes]]]:
+    """aiokafka batches filled with `records` in order, each with its records' keys."""
+    batch, keys = producer.create_batch(), []
+    for key, value in records:
+        if batch.append(key=key, value=value, timestamp=None) is None:
+            yield batch, keys
+            batch, keys = producer.create_batch(), []
+            batch.append(key=key, value=value, timestamp=None)
+        keys.append(key)
+    if keys:
+        yield batch, keys
 
 
 def track_every_topic(client: Any) -> None:

@@ -5,11 +5,12 @@ from collections.abc import Iterable
 from streams.envelopes import Event
 from tables.registry import VIEWS
 from tables.view import Data, View, apply
+from tables.windows import window_key
 
 
 def row_key(view: View, key: str, event: Event) -> str:
     """A row's key: the view's key, and for a windowed view the start of the event's window."""
-    return f"{key}@{view.window_start(event).isoformat()}" if view.window else key
+    return window_key(key, view.window_start(event)) if view.window else key
 
 
 def fold(events: Iterable[Event], unfoldable: list[str] | None = None,

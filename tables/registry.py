@@ -34,16 +34,11 @@ def promoted(view: View) -> bool:
     """A resident version that is not its view's first: one built beside an earlier version,
     then made resident by a deploy. Its Faust tables use its built changelog, and its fold
     goes on from where its build left off (`agents.promotion`, and for a view fed through a
-    repartition topic `agents.repartitioned_promotion`). Windowed views are never built, so
-    they are not made resident this way."""
+    repartition topic `agents.repartitioned_promotion`). A windowed view is not made resident
+    this way: its Faust windowed table keeps rows under other keys than its built version's
+    (`tables.windows`), so it starts empty (docs/evolution.md, Limits)."""
     return (is_resident(view) and view.window is None
             and view.version != min(VERSIONS[view.name]))
-
-
-def buildable(view: View) -> bool:
-    """A version built beside the resident one: not windowed (a built version keeps one row
-    per key); one keyed other than by aggregate is built through a repartition topic."""
-    return view.window is None and not is_resident(view)
 
 
 def progress_name(view: View) -> str:

@@ -15,7 +15,6 @@ RocksDB (the agent tests' memory store) stay on Faust's table path.
 
 import shutil
 from collections.abc import Iterator, Mapping
-from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,8 +30,7 @@ from tables.listing import INDEX_SEPARATOR, Data, Found, Query, select
 from tables.registry import VIEWS, promoted
 from tables.version_store import changelog_of
 from tables.view import View
-
-WINDOW_RETENTION = timedelta(days=400)
+from tables.windows import WINDOW_RETENTION
 
 
 def _table(view: View) -> Any:
@@ -92,9 +90,13 @@ PENDING: dict[str, dict[int, dict[bytes, bytes]]] = {}
 """Per view and partition, the rows folded and not yet flushed."""
 
 
+def writes_behind(table: Any) -> bool:
+    """Whether rows of a plain table (not windowed) are to be written behind."""
+    return settings.write_behind and isinstance(table.data, Store)
+
+
 def written_behind(view: View) -> bool:
-    return (settings.write_behind and not view.window
-            and isinstance(VIEW_TABLES[view.name].data, Store))
+    return not view.window and writes_behind(VIEW_TABLES[view.name])
 
 
 def stored_row(view: View, key: str, partition: int) -> bytes | None:
@@ -131,9 +133,22 @@ async def flush_rows(view: View) -> None:
     if not pending:
         return
     table = VIEW_TABLES[view.name]
+    put_rows(table, pending)
+    await send_rows(table, pending)
+
+
+def put_rows(table: Any, pending: Mapping[int, Mapping[bytes, bytes]]) -> None:
+    """Write rows, by partition, into a RocksDB table's databases: one write batch each."""
     store: Store = table.data
     for partition, rows in pending.items():
         store.write_rows(partition, rows)
+
+
+async def send_rows(table: Any, pending: Mapping[int, Mapping[bytes, bytes]]) -> None:
+    """The changelog records of rows `put_rows` wrote, in whole batches, awaited by the flush
+    before the next commit; each partition's stored changelog offset moves once they are
+    acknowledged."""
+    store: Store = table.data
     topic = table.changelog_topic.get_topic_name()
     producer = app.producer
     assert isinstance(producer, Producer)

@@ -148,6 +148,9 @@ class TopMeta(Answer):
     stale: bool
     behind: dict[str, int] | None = None
     served_by: str
+    view_versions: list[int] = Field(description="the versions of the view that answered, "
+                                                 "each worker's live one (two while a switch "
+                                                 "reaches the workers)")
 
 
 def _top(view: View) -> type[BaseModel]:

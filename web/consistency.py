@@ -100,7 +100,7 @@ async def wait_partition(view: View, partition: int, wanted: Wanted, timeout: fl
     def lacking() -> dict[str, int]:
         return behind(view, partition, wanted, read(), "")
 
-    await progress.wait_until(view.name, partition, lambda: not lacking(), timeout)
+    await progress.wait_until(progress_name(view), partition, lambda: not lacking(), timeout)
     missing = lacking()
     if missing:
         monitoring.STALE_READS.labels(view.name).inc()

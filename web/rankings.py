@@ -1,5 +1,6 @@
 """Top-N over a windowed view: GET /views/{name}/top sums each key's windows in a time range
-on the owners of every partition (/_local/views/{name}/top) and ranks the union.
+on the owners of every partition (/_local/views/{name}/top), each from the version live
+there, and ranks the union.
 
 A fixed path wins over a key: aiohttp resolves the most explicit path first, so
 `/views/sales/top` is this route, never the row of a sku named "top".
@@ -10,10 +11,10 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
+from agents.builders import live_view, live_windows_between
 from streams.app import app
 from tables.listing import Ranking, ranked, totals
 from tables.registry import VIEWS
-from tables.storage import windows_between
 from tables.view import View as ReadView
 from web import consistency, fanout
 from web.fanout import BadRequest
@@ -44,15 +45,26 @@ def _request(view: ReadView, request: Request, extra: frozenset[str] = frozenset
 
 def _top(view: ReadView, ranking: Ranking, asked: dict[str, Any],
          partition: int) -> dict[str, Any]:
-    rows = windows_between(view, partition, asked["first"], asked["end"])
+    try:
+        rows = live_windows_between(view, partition, asked["first"], asked["end"])
+    except LookupError:
+        return {"rows": [], "not_here": True}
     return {"rows": totals(rows, ranking)[:asked["n"]]}
 
 
 async def _here(view: ReadView, asked: dict[str, Any], want: consistency.Wanted, timeout: float,
                 partitions: list[int]) -> fanout.Answer:
+    """From the version live on this worker; a partition it cannot read from that version
+    yet (a built one restoring) is missing."""
     assert view.ranking is not None
-    return await fanout.local(view, partitions, want, timeout,
-                              partial(_top, view, view.ranking, asked))
+    live = live_view(view.name)
+    answer = await fanout.local(live, partitions, want, timeout,
+                                partial(_top, live, view.ranking, asked))
+    for partition, page in list(answer["pages"].items()):
+        if page.pop("not_here", False):
+            del answer["pages"][partition]
+            answer["missing"].append(int(partition))
+    return {**answer, "view_version": live.version}
 
 
 def _register(view: ReadView) -> None:
@@ -75,7 +87,9 @@ def _register(view: ReadView) -> None:
             return self.json({"data": ranked(rows, ranking, asked["n"]), "meta": {
                 "from": asked["from"].isoformat(), "to": asked["to"].isoformat(),
                 "n": asked["n"], "window_seconds": view.window,
-                **fanout.meta(answers, unowned)}})
+                **fanout.meta(answers, unowned),
+                "view_versions": sorted({a["view_version"] for a in answers
+                                         if "view_version" in a})}})
 
     @app.page(f"/_local/views/{view.name}/top", name=f"{view.name}-top-local")
     class LocalTop(View):

@@ -9,7 +9,7 @@ from faust.web import Request, Response, View
 from pydantic import ValidationError
 
 from agents import dead_letters
-from agents.builders import live_view, read_live_row
+from agents.builders import live_view, read_live_row, read_live_windows
 from agents.dead_letter_watch import LEDGER
 from streams import topics
 from streams.app import app, settings
@@ -19,7 +19,7 @@ from streams.partitioning import owning_partition
 from streams.tokens import Token
 from tables.registry import VIEWS, is_resident
 from tables.results import RESULTS, wait_for_result
-from tables.storage import VIEW_TABLES, read_windows
+from tables.storage import VIEW_TABLES
 from tables.view import View as ViewSpec
 from web import consistency, monitoring, replicas
 from web.errors import field_errors
@@ -167,15 +167,16 @@ class ViewRow(View):
 
     async def windows(self, request: Request, view: str, key: str,
                       wanted: consistency.Wanted, timeout: float) -> Response:
-        window = VIEWS[view].window
+        spec = live_view(view)
+        window = spec.window
         assert window is not None
         starts, begin, end = window_starts(request.query, window)
-        rows, missing = await consistency.wait(VIEWS[view], key, wanted, timeout,
-                                               lambda: read_windows(view, key, starts))
+        rows, missing = await consistency.wait(spec, key, wanted, timeout,
+                                               lambda: read_live_windows(spec, key, starts))
         return self.json({
             "data": {"key": key, "windows": [row["data"] for row in rows]},
             "meta": {"from": begin.isoformat(), "to": end.isoformat(), "window_seconds": window,
-                     **_meta(VIEWS[view], key, missing)},
+                     **_meta(spec, key, missing)},
         })
 
 

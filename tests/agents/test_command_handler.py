@@ -12,7 +12,6 @@ import pytest
 
 from agents import command_handler
 from agents.command_handler import handle_commands
-from streams import topics
 from streams.app import settings
 from streams.partitioning import owning_partition
 
@@ -29,19 +28,19 @@ async def test_commands_are_decided_in_order_and_a_repeat_gets_the_first_result(
     results: list[dict[str, Any]] = []
     arrived = asyncio.Event()
 
-    async def append(key: bytes, value: bytes, **_: Any) -> asyncio.Future[Any]:
-        events.append(orjson.loads(value))
+    async def append(partition: int, records: list[tuple[bytes, bytes]]) -> list[Any]:
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        done.set_result(SimpleNamespace(partition=0, offset=len(events) - 1))
-        return done
+        done.set_result(SimpleNamespace(partition=0, offset=len(events)))
+        events.extend(orjson.loads(value) for _, value in records)
+        return [(done, len(records))]
 
-    async def reply(key: bytes, value: bytes, **_: Any) -> None:
-        results.append(orjson.loads(value))
+    async def reply(sent: list[tuple[bytes, bytes]]) -> None:
+        results.extend(orjson.loads(value) for _, value in sent)
         if len(results) == 4:
             arrived.set()
 
-    monkeypatch.setattr(topics.events, "send", append)
-    monkeypatch.setattr(topics.command_results, "send", reply)
+    monkeypatch.setattr(command_handler, "send_events", append)
+    monkeypatch.setattr(command_handler, "send_results", reply)
     monkeypatch.setattr(command_handler, "settings", replace(settings, batch_within=1.0))
     sku = f"sku-{uuid4().hex[:8]}"
     register = command("RegisterProduct", sku, {"name": "Lamp", "price": "9.50"})
@@ -72,19 +71,19 @@ async def test_a_client_cannot_issue_an_internal_command_nor_spend_the_sagas_com
     results: list[dict[str, Any]] = []
     arrived = asyncio.Event()
 
-    async def append(key: bytes, value: bytes, **_: Any) -> asyncio.Future[Any]:
-        events.append(orjson.loads(value))
+    async def append(partition: int, records: list[tuple[bytes, bytes]]) -> list[Any]:
         done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        done.set_result(SimpleNamespace(partition=0, offset=len(events) - 1))
-        return done
+        done.set_result(SimpleNamespace(partition=0, offset=len(events)))
+        events.extend(orjson.loads(value) for _, value in records)
+        return [(done, len(records))]
 
-    async def reply(key: bytes, value: bytes, **_: Any) -> None:
-        results.append(orjson.loads(value))
+    async def reply(sent: list[tuple[bytes, bytes]]) -> None:
+        results.extend(orjson.loads(value) for _, value in sent)
         if len(results) == 3:
             arrived.set()
 
-    monkeypatch.setattr(topics.events, "send", append)
-    monkeypatch.setattr(topics.command_results, "send", reply)
+    monkeypatch.setattr(command_handler, "send_events", append)
+    monkeypatch.setattr(command_handler, "send_results", reply)
     sku = f"sku-{uuid4().hex[:8]}"
     partition = owning_partition(sku, settings.partitions)
     register = command("RegisterProduct", sku, {"name": "Lamp", "price": "9.50", "stock": 5})
@@ -103,3 +102,34 @@ async def test_a_client_cannot_issue_an_internal_command_nor_spend_the_sagas_com
     assert refused["reason"] == "ReserveStock is internal: only the reservation saga may issue it"
     assert (reserved["status"], reserved["version"], reserved["reply_to"]) == ("accepted", 2, "o-1")
     assert [e["type"] for e in events] == ["ProductRegistered", "StockReserved"]
+
+
+async def test_a_batchs_events_go_as_one_send_per_partition_and_each_learns_its_offset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Events of one partition go in one call, in decision order; a call that aiokafka splits
+    into several producer batches still gives each event the offset it was written at."""
+    calls: list[tuple[int, list[bytes]]] = []
+
+    async def append(partition: int, records: list[tuple[bytes, bytes]]) -> list[Any]:
+        calls.append((partition, [value for _, value in records]))
+        batches = []
+        for base in range(0, len(records), 2):  # two records a producer batch
+            done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            done.set_result(SimpleNamespace(partition=partition, offset=100 + base))
+            batches.append((done, min(2, len(records) - base)))
+        return batches
+
+    def decision(partition: int, *events: bytes) -> command_handler.Decision:
+        record = SimpleNamespace(message=SimpleNamespace(partition=partition))
+        parsed = command_handler.parse_command(orjson.dumps(command("Restock", "sku-1",
+                                                                    {"quantity": 1})))
+        return command_handler.Decision(record, parsed, events=list(events))  # type: ignore[arg-type]
+
+    monkeypatch.setattr(command_handler, "send_events", append)
+    first, second, other = decision(0, b"a", b"b"), decision(0, b"c"), decision(1, b"d")
+    await command_handler.append([first, second, other])
+    assert calls == [(0, [b"a", b"b", b"c"]), (1, [b"d"])]
+    offsets = [[(future.result().offset + index) for future, index in d.sent]
+               for d in (first, second, other)]
+    assert offsets == [[100, 101], [102], [100]]

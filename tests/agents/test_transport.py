@@ -269,6 +269,30 @@ async def test_fetches_made_while_the_handler_is_busy_hold_up_no_other_topic_and
 
 
 @pytest.mark.usefixtures("acking")
+async def test_two_topics_handlers_run_side_by_side_and_their_records_are_done_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The command handler waits for its events' acks meanwhile: in turn, it waited for every
+    fold of the event log, and the fold for it."""
+    books = consumer()
+    commands_handled = asyncio.Event()
+
+    async def fold(events: list[Any]) -> None:
+        await commands_handled.wait()
+
+    async def decide(commands: list[Any]) -> None:
+        commands_handled.set()
+
+    monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, fold)
+    monkeypatch.setitem(faust_patches.WHOLE_FETCHES, COMMANDS.topic, decide)
+    monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch_of(10, 11))
+    assert await drained(books) == []
+    await asyncio.wait_for(books.handle_fetched(), 10)
+    assert books._new_offset(EVENTS) == 12 and books._new_offset(COMMANDS) == 5
+    assert not books.unacked
+
+
+@pytest.mark.usefixtures("acking")
 async def test_a_full_backlog_holds_the_fetch_loop_until_the_handler_takes_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -185,13 +185,20 @@ async def test_customer_orders_v2_is_built_through_its_own_repartition_topic(
     status, body = await get_json(http, f"{workers[1].url}/views/customer-orders/rp-cust-7")
     assert status == 200 and body["meta"]["view_version"] == 1, body
 
-    code, output = await views(kafka, prefix, workers[0], "retire", "customer-orders", "2",
-                               urls=urls, module=DECLARED)
+    await retired_with_topics(kafka, prefix, workers, http, "customer-orders")
+
+
+async def retired_with_topics(kafka: Kafka, prefix: str, workers: list[Worker],
+                              http: aiohttp.ClientSession, view: str) -> None:
+    """`views retire <view> 2` deletes its changelog and repartition topic, and no worker
+    builds it any more."""
+    code, output = await views(kafka, prefix, workers[0], "retire", view, "2",
+                               urls=tuple(worker.url for worker in workers), module=DECLARED)
     assert code == 0, output
     names = await topic_names(kafka)
-    assert f"{prefix}.view-customer-orders-v2-changelog" not in names
-    assert f"{prefix}.view-customer-orders-v2-repartition" not in names
+    assert f"{prefix}.view-{view}-v2-changelog" not in names
+    assert f"{prefix}.view-{view}-v2-repartition" not in names
     for worker in workers:
-        assert "customer-orders-v2" not in (await local(http, worker))["built_here"]
+        assert f"{view}-v2" not in (await local(http, worker))["built_here"]
     code, output = await views(kafka, prefix, workers[0], "list", module=DECLARED)
-    assert "customer-orders v2  retired" in output, output
+    assert f"{view} v2  retired" in output, output

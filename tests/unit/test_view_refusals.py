@@ -1,27 +1,19 @@
 """What cannot be built, switched to or retired is refused before anything is written, with
-the reason: versions of windowed views, and the resident version."""
+the reason: the resident version."""
 
 import asyncio
 from dataclasses import replace
 
 import pytest
 
-from agents.view_admin import Refused, rebuild, retire, switch, why_not_built
+from agents.view_admin import Refused, rebuild, retire, why_not_built
 from tables import customer_orders, orders, sales
 
 
-def test_a_version_of_a_windowed_view_is_refused_naming_why() -> None:
-    view = replace(sales.VIEW, version=2)
-    for action in (rebuild(view), switch(view, force=True, wait=0)):
-        with pytest.raises(Refused, match="sales-v2 cannot be built beside the resident "
-                                          "version: sales is windowed, and a built version "
-                                          "keeps one row per key"):
-            asyncio.run(action)
-
-
-def test_a_version_keyed_by_aggregate_or_repartitioned_can_be_built() -> None:
+def test_a_version_keyed_by_aggregate_repartitioned_or_windowed_can_be_built() -> None:
     assert why_not_built(orders.VIEW_V2) is None
     assert why_not_built(replace(customer_orders.VIEW, version=2)) is None
+    assert why_not_built(replace(sales.VIEW, version=2)) is None
 
 
 def test_the_resident_version_is_neither_built_nor_retired() -> None:

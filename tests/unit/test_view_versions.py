@@ -11,7 +11,7 @@ from tables.catalog import Catalog, live_record, version_record
 from tables.compare import field_differences
 from tables.fold import fold
 from tables.orders import VIEW, VIEW_V2, OrderV2
-from tables.registry import VERSIONS, VIEWS, buildable, is_resident, promoted, register
+from tables.registry import VERSIONS, VIEWS, is_resident, promoted, register
 from tables.view import apply
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "events"
@@ -38,8 +38,8 @@ def test_orders_v2_differs_from_v1_only_in_the_fields_it_declares_new() -> None:
 
 
 def test_the_resident_version_is_the_first_declared_and_the_others_are_buildable() -> None:
-    assert VIEWS["orders"] is VIEW and is_resident(VIEW) and not buildable(VIEW)
-    assert VERSIONS["orders"] == {1: VIEW, 2: VIEW_V2} and buildable(VIEW_V2)
+    assert VIEWS["orders"] is VIEW and is_resident(VIEW)
+    assert VERSIONS["orders"] == {1: VIEW, 2: VIEW_V2} and not is_resident(VIEW_V2)
     assert VIEW_V2.table_name == "orders-v2"
 
 
@@ -63,7 +63,7 @@ def test_a_deploy_making_v2_resident_leaves_v1_former_until_retired() -> None:
     deployed.VIEW, deployed.VERSIONS = VIEW_V2, orders.VERSIONS
     register(deployed)
     try:
-        assert promoted(VIEW_V2) and buildable(VIEW) and not buildable(VIEW_V2)
+        assert promoted(VIEW_V2) and not is_resident(VIEW) and is_resident(VIEW_V2)
         catalog = Catalog()
         catalog.observe(live_record("orders", 2))
         assert catalog.state("orders", 2) == "live" and catalog.state("orders", 1) == "former"

@@ -1,7 +1,6 @@
 """`python -m tests.integration.repartitioned_v2 worker` (or `views ...`): the service with a
-v2 declared in customer-orders and sales, as a module declaring one would. customer-orders
-v2 is built through a repartition topic of its own; sales v2 is refused (windowed, see
-docs/evolution.md, Limits)."""
+v2 declared in customer-orders and sales, as a module declaring one would. Both are built
+through a repartition topic of their own; sales v2 keeps one row per sku and hour."""
 
 import runpy
 from dataclasses import replace
