@@ -1,5 +1,5 @@
 """The assignment covers every table's changelog, also one the leader's metadata does not
-show yet (streams/faust_patches.py, `PartitionAssignor`)."""
+show yet (streams/faust_patches/, `PartitionAssignor`)."""
 
 from typing import Any
 

@@ -1,8 +1,8 @@
-"""streams/faust_patches.py changes Faust's private internals; these tests fail loudly when an
+"""streams/faust_patches/ changes Faust's private internals; these tests fail loudly when an
 upgrade of faust-streaming (or aiokafka, or mode) changes the upstream code a patch relies on.
 
 When one fails: read the upstream change, re-check the patch that names it in
-streams/faust_patches.py (and the fault suite), then record the new fingerprint here.
+streams/faust_patches/ (and the fault suite), then record the new fingerprint here.
 """
 
 import asyncio
@@ -112,7 +112,7 @@ def resolve(name: str) -> Any:
 def test_the_upstream_code_a_patch_relies_on_is_unchanged(name: str) -> None:
     source = inspect.getsource(resolve(name))
     assert hashlib.sha256(source.encode()).hexdigest()[:16] == UPSTREAM[name], (
-        f"{name} changed upstream: re-check the patch in streams/faust_patches.py")
+        f"{name} changed upstream: re-check the patch in streams/faust_patches/")
 
 
 def test_the_consumer_still_keeps_the_books_the_patches_read() -> None:
