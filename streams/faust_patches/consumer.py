@@ -260,13 +260,15 @@ class Consumer(aiokafka.Consumer):
         changelogs = self.app.tables.changelog_topics
         whole: dict[TP, list[Message]] = {}
         standby: dict[TP, list[Message]] = {}
+        applied_whole = {tp for tp in self.app.tables.recovery.standby_tps
+                         if self.applies_whole(tp)}
         async for tp, message in super().getmany(timeout):
             if self.seeks != self.fetched_at:
                 return  # a seek began: it reads the rest of this fetch again
             if tp.topic in WHOLE_FETCHES:
                 whole.setdefault(tp, []).append(message)
                 continue
-            if tp.topic in changelogs and self.applies_whole(tp):
+            if tp in applied_whole:
                 standby.setdefault(tp, []).append(message)
                 continue
             if tp.topic not in changelogs:
