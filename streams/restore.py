@@ -116,6 +116,10 @@ async def plan(consumer: AIOKafkaConsumer, stores: Mapping[TP, Store],
     """Each partition at least `threshold` records behind its changelog's end, and where its
     reading starts: after the stored offset, or at the log's start if that is further."""
     partitions = {TopicPartition(tp.topic, tp.partition): tp for tp in stores}
+    # Assigned (and paused), every topic's leaders come in one metadata request; unassigned,
+    # the offset request learns one topic per retry, 100 ms apart: a second for the app's tables.
+    consumer.assign(list(partitions))
+    consumer.pause(*partitions)
     ends = await consumer.end_offsets(list(partitions))
     starts = await consumer.beginning_offsets(list(partitions))
     plans = {}

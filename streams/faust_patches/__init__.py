@@ -17,7 +17,7 @@ imports from here, not from the modules:
 from streams.faust_patches.app import App, Transport
 from streams.faust_patches.assignor import PartitionAssignor, declared_partitions
 from streams.faust_patches.batches import Stream
-from streams.faust_patches.consumer import WHOLE_FETCHES, Consumer, leaving_on_close
+from streams.faust_patches.consumer import FETCH_WAIT_MS, WHOLE_FETCHES, Consumer, leaving_on_close
 from streams.faust_patches.producer import (
     RESENT_TOPICS,
     Buffer,
@@ -35,8 +35,8 @@ from streams.faust_patches.tables import (
 )
 
 __all__ = [
-    "RESENT_TOPICS", "WHOLE_FETCHES", "App", "Buffer", "Consumer", "PartitionAssignor",
-    "Producer", "Recovery", "Stream", "Table", "TableManager", "Transport", "as_current",
-    "declared_partitions", "estimated_keys", "fence_accumulator", "leaving_on_close",
+    "FETCH_WAIT_MS", "RESENT_TOPICS", "WHOLE_FETCHES", "App", "Buffer", "Consumer",
+    "PartitionAssignor", "Producer", "Recovery", "Stream", "Table", "TableManager", "Transport",
+    "as_current", "declared_partitions", "estimated_keys", "fence_accumulator", "leaving_on_close",
     "partition_database", "partition_items", "stored_value", "track_every_topic",
 ]

@@ -105,7 +105,13 @@ class Recovery(recovery.Recovery):
 
 
 class TableManager(manager.TableManager):
-    """Faust's table manager, whose recovery runs `restore_in_bulk` first."""
+    """Faust's table manager, whose recovery runs `restore_in_bulk` first. It starts without
+    Faust's one-second pause (for tables added late: the app's are all made at import)."""
+
+    async def on_start(self) -> None:
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
 
     @property
     def recovery(self) -> Recovery:

@@ -15,10 +15,21 @@ import pytest
 from faust.tables.recovery import RebalanceAgain
 
 from streams.app import app
-from streams.faust_patches import Consumer, Recovery, Transport
+from streams.faust_patches import FETCH_WAIT_MS, Consumer, Recovery, Transport
 
 UPSTREAM = {
+    # Seeks counted per partition on the consumer's thread: every seek moves the fetcher with
+    # `Fetcher.seek_to`, and a fetch takes its records in one step at the end of `_fetch_records`.
+    "aiokafka.consumer.fetcher.Fetcher.seek_to": "f0ba6aba6c22ef83",
+    "aiokafka.consumer.fetcher.Fetcher.fetched_records": "be4348896b9b66af",
+    "aiokafka.consumer.consumer.AIOKafkaConsumer.seek_to_committed": "f6cd85c8b70a4ccf",
+    "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread._fetch_records": "39a2c6c79fc1455a",
     "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread.on_start": "38b4e8bd1e10723a",
+    # A worker's fetches wait FETCH_WAIT_MS, not Faust's fixed 1,500 ms.
+    "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread._create_worker_consumer":
+        "c2701bfc3e6f6cad",
+    "aiokafka.consumer.consumer.AIOKafkaConsumer.__init__": "01506f316191f7c9",
+    "faust.tables.manager.TableManager.on_start": "365dd25fbc0e0684",
     "aiokafka.consumer.group_coordinator.GroupCoordinator._do_heartbeat": "dc1d6632aaa68e96",
     "faust.transport.consumer.Consumer.ack": "5fcf41cf45153475",
     "faust.transport.consumer.Consumer.on_partitions_assigned": "29ce96596f05a18c",
@@ -123,6 +134,16 @@ def test_the_consumer_still_keeps_the_books_the_patches_read() -> None:
         callback=ignore, on_partitions_revoked=ignore, on_partitions_assigned=ignore)
     assert isinstance(consumer, Consumer)
     assert [book for book in BOOKS if not hasattr(consumer, book)] == []
+
+
+async def test_a_workers_fetch_waits_for_records_at_most_fetch_wait_ms() -> None:
+    async def ignore(*_: Any) -> None:
+        return None
+
+    consumer = Transport(app.conf.broker_consumer, app).create_consumer(
+        callback=ignore, on_partitions_revoked=ignore, on_partitions_assigned=ignore)
+    kafka_consumer = consumer._thread._create_worker_consumer(consumer.transport)
+    assert kafka_consumer._fetch_max_wait_ms == FETCH_WAIT_MS < 1500
 
 
 def test_the_current_event_is_still_a_context_variable() -> None:

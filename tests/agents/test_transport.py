@@ -15,6 +15,7 @@ from faust.types import TP, Message
 from streams import faust_patches
 from streams.app import app
 from streams.faust_patches import Consumer, Transport
+from streams.faust_patches.consumer import Fetch
 
 COMMANDS = TP("commands", 0)
 
@@ -120,6 +121,71 @@ async def test_records_the_fetcher_moved_past_are_read_again_once(
     kept = await books._getmany({COMMANDS}, 1.0)  # offsets 158 to 169 are not there
     assert [r.offset for r in kept[COMMANDS]] == [170, 171] and sought == [156, 158]
     assert books._gap[COMMANDS].overlaps(158, 170) and not books._gap[COMMANDS].overlaps(170)
+
+
+async def test_fetches_whose_records_were_taken_before_a_seek_are_dropped_not_taken_for_holes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    books = consumer()
+    taken_before = {COMMANDS: 0}
+    fetches = [Fetch({COMMANDS: records(163, 164)}, taken_before),
+               Fetch({COMMANDS: records(165, 166)}, taken_before),
+               Fetch({COMMANDS: records(156, 157)}, {COMMANDS: 1})]
+
+    async def fetch(self: Consumer, active: Any, timeout: float) -> Any:
+        return fetches.pop(0)
+
+    async def seek_wait(self: Consumer, partitions: dict[TP, int]) -> None:
+        raise AssertionError("nothing is missing: the seek reads from the committed offset")
+
+    monkeypatch.setattr(aiokafka.Consumer, "_getmany", fetch)
+    monkeypatch.setattr(aiokafka.Consumer, "seek_wait", seek_wait)
+    books._thread.sought[COMMANDS] = 1  # a rebalance sought back to the committed offset 156
+    books.expected[COMMANDS] = 156
+    assert await books._getmany({COMMANDS}, 1.0) == {}
+    assert await books._getmany({COMMANDS}, 1.0) == {}
+    assert [r.offset for r in (await books._getmany({COMMANDS}, 1.0))[COMMANDS]] == [156, 157]
+    assert not books._gap[COMMANDS]
+
+
+async def test_records_handed_over_after_their_seek_but_before_it_returns_are_not_read_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    books = consumer()
+    other = TP("commands", 1)
+
+    async def seek_to_committed(self: Consumer) -> None:
+        books.expected[COMMANDS] = 127  # 123 to 126 handed over: the flow runs meanwhile
+        self._read_offset.update({COMMANDS: 123, other: 40})
+
+    async def remember_ends(self: Consumer) -> None:
+        return None
+
+    monkeypatch.setattr(aiokafka.Consumer, "perform_seek", seek_to_committed)
+    monkeypatch.setattr(Consumer, "remember_ends", remember_ends)
+    books.expected.update({COMMANDS: 200, other: 90})
+    await books.perform_seek()
+    assert books.expected == {COMMANDS: 127, other: 40}
+    assert books._read_offset[COMMANDS] == 126 and books._read_offset[other] == 40
+
+
+async def test_the_consumer_thread_counts_each_partitions_seeks_and_a_fetch_carries_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    thread = consumer()._thread
+    moved = []
+    fetcher = SimpleNamespace(seek_to=lambda tp, offset: moved.append((tp, offset)))
+    thread.count_seeks(fetcher)
+
+    async def fetched(self: Any, kafka: Any, active: Any, **_: Any) -> Any:
+        return {COMMANDS: records(1), EVENTS: records(7)}
+
+    monkeypatch.setattr(aiokafka.AIOKafkaConsumerThread, "_fetch_records", fetched)
+    fetcher.seek_to(COMMANDS, 5)
+    fetcher.seek_to(COMMANDS, 6)
+    fetch = await thread._fetch_records(None, None)
+    assert moved == [(COMMANDS, 5), (COMMANDS, 6)]
+    assert fetch.sought == {COMMANDS: 2, EVENTS: 0} and list(fetch) == [COMMANDS, EVENTS]
 
 
 @pytest.mark.usefixtures("acking")
