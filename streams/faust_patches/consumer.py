@@ -20,7 +20,10 @@ side by side). Such records are now dropped exactly rather than guessed from the
 the consumer's thread counts each partition's seeks, and every fetch carries the counts of
 the moment its records were taken (`Fetch`). Guessing, a second stale fetch of one seek
 looked like a hole, and its records were committed unhandled; with fetches waiting 100 ms
-instead of 1.5 s that happened in a third of the rolling-deploy tests.
+instead of 1.5 s that happened in a third of the rolling-deploy tests. And from the seek of a
+rebalance's recovery until the flow control resumes after it, no source record is handed
+over: the recovery resumes the stream partitions before that seek and the flow control after
+it, which clears the streams' queues (see `perform_seek`).
 Acknowledgements that arrive after Faust cleared its books for a rebalance no longer carry
 into the next generation (the books are cleared on assignment), a record an agent left
 unhandled does not count as done, and nothing is committed past the committed offset until
@@ -68,6 +71,7 @@ from faust import EventT
 from faust.transport.drivers import aiokafka
 from faust.types import TP, Message
 from mode.services import WaitResults
+from mode.utils.queues import FlowControlEvent
 
 from streams.membership import TICK, Membership
 
@@ -186,6 +190,21 @@ WHOLE_FETCHES: dict[str, Callable[[list[EventT]], Awaitable[None]]] = {}
 record by record (see `Consumer.hand_over`); an agent still subscribes to the topic."""
 
 
+class FlowControl(FlowControlEvent):
+    """The app's flow control into the streams' queues, which tells the consumer when it
+    resumes (see `Consumer.perform_seek`)."""
+
+    def __init__(self, app: faust.App, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.app = app
+
+    def resume(self) -> None:
+        super().resume()
+        consumer = self.app._consumer
+        if isinstance(consumer, Consumer):
+            consumer.flow_resumed()
+
+
 class Consumer(aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -194,6 +213,7 @@ class Consumer(aiokafka.Consumer):
         self.seeks = 0  # how many times `perform_seek` has begun
         self.fetched_at = 0
         self.fetch_seeks: dict[TP, int] = {}  # the fetch being handed over: `Fetch.sought`
+        self.seeking = False  # from `perform_seek` until the flow control resumes
         self.expected: dict[TP, int] = {}  # the next offset to hand over, per stream partition
         self.reread: dict[TP, int] = {}
         self.handed: set[TP] = set()  # stream partitions handed a record since the assignment
@@ -243,20 +263,22 @@ class Consumer(aiokafka.Consumer):
         await super().on_partitions_assigned(assigned, generation_id)
 
     async def perform_seek(self) -> None:
-        """Seek every partition to its committed offset. Records fetched after a partition's
-        seek may be handed over before this returns (Faust's recovery resumes the flow
-        first): they are not handed over again, and are no gap."""
+        """Seek every partition to its committed offset. Until the flow control resumes after
+        it (`flow_resumed`), no source record is handed over: Faust's recovery resumes the
+        stream partitions before this seek and the flow control after it, which clears the
+        streams' queues, so records handed over meanwhile came from before the seek or were
+        cleared unhandled. The first fetch after that starts past the committed offset and
+        reads the rest again. A partition with nothing committed is read from its start."""
         self.seeks += 1
-        self.expected.clear()
+        self.seeking = True
         await super().perform_seek()
         self.reread.clear()
-        for tp, offset in self._read_offset.items():
-            if offset is None or self._is_changelog_tp(tp):
-                continue
-            handed = self.expected.setdefault(tp, offset)
-            if handed > offset:
-                self._read_offset[tp] = handed - 1
+        self.expected = {tp: offset or 0 for tp, offset in self._read_offset.items()
+                         if not self._is_changelog_tp(tp)}
         await self.remember_ends()
+
+    def flow_resumed(self) -> None:
+        self.seeking = False
 
     def committed_offset(self, tp: TP) -> int | None:
         """The offset committed for `tp` (the next to read), as this consumer last knew it."""
@@ -335,6 +357,8 @@ class Consumer(aiokafka.Consumer):
         async for tp, message in super().getmany(timeout):
             if self.seeks != self.fetched_at:
                 return  # a seek began: it reads the rest of this fetch again
+            if self.seeking and tp.topic not in changelogs:
+                continue
             if tp.topic in WHOLE_FETCHES:
                 whole.setdefault(tp, []).append(message)
                 continue
