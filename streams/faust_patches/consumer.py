@@ -214,6 +214,7 @@ class Consumer(aiokafka.Consumer):
         self.fetched_at = 0
         self.fetch_seeks: dict[TP, int] = {}  # the fetch being handed over: `Fetch.sought`
         self.seeking = False  # from `perform_seek` until the flow control resumes
+        self.dropped: set[TP] = set()  # source partitions with records dropped meanwhile
         self.expected: dict[TP, int] = {}  # the next offset to hand over, per stream partition
         self.reread: dict[TP, int] = {}
         self.handed: set[TP] = set()  # stream partitions handed a record since the assignment
@@ -258,7 +259,8 @@ class Consumer(aiokafka.Consumer):
         self.assignments += 1
         self.ends_at_assignment = None
         for books in (self._acked, self._acked_index, self._gap, self._read_offset,
-                      self._committed_offset, self.expected, self.reread, self.handed):
+                      self._committed_offset, self.expected, self.reread, self.handed,
+                      self.dropped):
             books.clear()
         await super().on_partitions_assigned(assigned, generation_id)
 
@@ -267,8 +269,9 @@ class Consumer(aiokafka.Consumer):
         it (`flow_resumed`), no source record is handed over: Faust's recovery resumes the
         stream partitions before this seek and the flow control after it, which clears the
         streams' queues, so records handed over meanwhile came from before the seek or were
-        cleared unhandled. The first fetch after that starts past the committed offset and
-        reads the rest again. A partition with nothing committed is read from its start."""
+        cleared unhandled. Once it has resumed, the consumer reads those partitions again
+        from their committed offsets (`read_dropped`). A partition with nothing committed is
+        read from its start."""
         self.seeks += 1
         self.seeking = True
         await super().perform_seek()
@@ -323,6 +326,17 @@ class Consumer(aiokafka.Consumer):
                 kept[tp] = [record for record in batch if record.offset >= expected]
         return kept
 
+    async def read_dropped(self) -> None:
+        """Read again, from the next offset to hand over, the partitions whose records were
+        dropped while a seek's window was open: at once, not when a later record shows the
+        fetcher past them (a partition that gets none would wait for ever)."""
+        dropped, self.dropped = self.dropped, set()
+        offsets = {tp: self.expected[tp] for tp in dropped if tp in self.expected}
+        try:
+            await self.seek_wait(offsets)
+        except (IllegalStateError, TimeoutError) as exc:  # revoked meanwhile: a rebalance seeks
+            log.info("%s: not read again: %r", sorted(offsets), exc)
+
     def sought_since_fetch(self, tp: TP) -> bool:
         """Whether a seek moved `tp`'s fetcher after the current fetch took its records (they
         are stale: the seek reads from where it set)."""
@@ -349,6 +363,8 @@ class Consumer(aiokafka.Consumer):
         return super()._new_offset(tp)
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        if self.dropped and not self.seeking:
+            await self.read_dropped()
         changelogs = self.app.tables.changelog_topics
         whole: dict[TP, list[Message]] = {}
         standby: dict[TP, list[Message]] = {}
@@ -358,6 +374,7 @@ class Consumer(aiokafka.Consumer):
             if self.seeks != self.fetched_at:
                 return  # a seek began: it reads the rest of this fetch again
             if self.seeking and tp.topic not in changelogs:
+                self.dropped.add(tp)
                 continue
             if tp.topic in WHOLE_FETCHES:
                 whole.setdefault(tp, []).append(message)

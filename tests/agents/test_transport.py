@@ -177,9 +177,15 @@ async def test_from_a_seek_until_the_flow_control_resumes_no_source_record_is_ha
         for offset in (123, 124):
             yield COMMANDS, message(offset)
 
+    sought: list[dict[TP, int]] = []
+
+    async def seek_wait(self: Consumer, partitions: dict[TP, int]) -> None:
+        sought.append(partitions)
+
     monkeypatch.setattr(aiokafka.Consumer, "perform_seek", seek_to_committed)
     monkeypatch.setattr(Consumer, "remember_ends", remember_ends)
     monkeypatch.setattr(aiokafka.Consumer, "getmany", fetched)
+    monkeypatch.setattr(aiokafka.Consumer, "seek_wait", seek_wait)
     monkeypatch.setattr(app, "_consumer", books)
     books.expected[COMMANDS] = 200
     await books.perform_seek()
@@ -187,9 +193,12 @@ async def test_from_a_seek_until_the_flow_control_resumes_no_source_record_is_ha
     # Faust's recovery resumed the stream partitions before the seek; its flow control
     # resumes after it and clears the streams' queues.
     assert [m async for _, m in books.getmany(1.0)] == []
-    assert books.expected == {COMMANDS: 123, fresh: 0}
+    assert books.expected == {COMMANDS: 123, fresh: 0} and sought == []
     FlowControl(app).resume()
     assert [m.offset async for _, m in books.getmany(1.0)] == [123, 124]
+    assert sought == [{COMMANDS: 123}]  # at once, not when a later record shows the gap
+    assert [m.offset async for _, m in books.getmany(1.0)] == [123, 124]
+    assert sought == [{COMMANDS: 123}]
 
 
 async def test_the_consumer_thread_counts_each_partitions_seeks_and_a_fetch_carries_them(

@@ -34,24 +34,35 @@ async def pair(kafka: Kafka, tmp_path_factory: pytest.TempPathFactory,
 
 
 async def command(http: aiohttp.ClientSession, worker: Worker, kind: str, aggregate_id: str,
-                  **payload: Any) -> str:
+                   asked: Callable[[], Worker] | None = None, **payload: Any) -> str:
+    """Send a command to `worker` and return its result's token. A late result (202, a loaded
+    machine) is asked for again, of `asked()` if given (a worker still up, as a client whose
+    server went away would ask another)."""
     body = {"command_id": str(uuid4()), "type": kind, "aggregate_id": aggregate_id,
             "payload": payload}
     async with http.post(f"{worker.url}/commands", json=body) as response:
         status, answer = response.status, await response.json()
-    for _ in range(24):  # 202: its result came late (a loaded machine); ask for it
+    for _ in range(24):
         if status not in (202, 404):
             break
-        status, answer = await get_json(http, f"{worker.url}/commands/{body['command_id']}"
-                                              "?wait=5")
+        server = asked() if asked is not None else worker
+        try:
+            status, answer = await get_json(http, f"{server.url}/commands/{body['command_id']}"
+                                                  "?wait=5")
+        except aiohttp.ClientError:
+            if asked is None:
+                raise
+            status = 202  # that worker was stopped meanwhile: ask one still up
     assert status == 200 and answer["status"] == "accepted", answer
     return str(answer["token"])
 
 
-async def place(http: aiohttp.ClientSession, worker: Worker, order_id: str, n: int) -> str:
+async def place(http: aiohttp.ClientSession, worker: Worker, order_id: str, n: int,
+                asked: Callable[[], Worker] | None = None) -> str:
     """An order that the saga confirms (the sku is registered) or, one in three, rejects."""
     sku = SKU if n % 3 else "promo-unknown"
-    return await command(http, worker, "PlaceOrder", order_id, customer_id=f"promo-cust-{n % 4}",
+    return await command(http, worker, "PlaceOrder", order_id, asked,
+                         customer_id=f"promo-cust-{n % 4}",
                          channel="mobile" if n % 2 else "web",
                          lines=[{"sku": sku, "quantity": 1}])
 

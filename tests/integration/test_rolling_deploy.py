@@ -62,7 +62,9 @@ class Traffic:
         while not self.stopping.is_set():
             worker = self.up[n % len(self.up)]
             order_id = f"roll-{n}"
-            self.tokens[order_id] = await place(self.http, worker, order_id, n)
+            self.tokens[order_id] = await place(
+                self.http, worker, order_id, n,
+                asked=lambda sender=worker: sender if sender in self.up else self.up[0])
             n += 1
             for key, token in list(self.tokens.items())[-8:]:
                 read = [await self.read(reader, key, token) for reader in list(self.up)]
