@@ -9,8 +9,10 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Iterable
 
-from streams.app import bytes_table
+from streams.app import bytes_table, settings
 from streams.envelopes import CommandResult
+from streams.faust_patches import partition_value
+from streams.partitioning import owning_partition
 
 NAME = "command-results"
 RESULTS = bytes_table(f"{NAME}-v1")
@@ -19,7 +21,8 @@ WAITING: defaultdict[bytes, set[asyncio.Future[None]]] = defaultdict(set)
 
 
 def result_of(command_id: str) -> CommandResult | None:
-    raw = RESULTS.get(command_id.encode())
+    raw = partition_value(RESULTS, owning_partition(command_id, settings.partitions),
+                          command_id.encode())
     return CommandResult.model_validate_json(raw) if raw is not None else None
 
 
