@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from agents import dead_letters
 from agents.builders import live_view, read_live_row, read_live_windows
 from agents.dead_letter_watch import LEDGER
-from agents.submissions import submit
+from streams import topics
 from streams.app import app, settings
 from streams.commands import INTERNAL, internal_rule
 from streams.envelopes import CommandResult, encode, parse_command
@@ -60,8 +60,9 @@ class Commands(View):
         if command.type in INTERNAL:
             return self.error(403, internal_rule(command.type))
         try:
-            await submit(command.aggregate_id.encode(), encode(command),
-                         owning_partition(command.aggregate_id, settings.partitions))
+            sent = await topics.commands.send(key=command.aggregate_id.encode(),
+                                              value=encode(command))
+            await sent
         except KafkaError as exc:  # a leader moving, a broker away: the client may retry
             return self.error(503, f"Kafka did not take the command ({type(exc).__name__}); "
                               "send it again: its command id makes a retry safe")
