@@ -17,7 +17,7 @@ from streams.app import app, settings
 from streams.envelopes import CommandResult
 from streams.faust_patches import WHOLE_FETCHES, as_current, stored_value
 from tables.progress import progress
-from tables.results import NAME, RESULTS
+from tables.results import NAME, RESULTS, recorded
 from tables.storage import put_rows, send_rows, writes_behind
 
 
@@ -53,10 +53,12 @@ async def read(record: EventT) -> CommandResult | None:
 async def handle_batch(parsed: list[tuple[EventT, CommandResult | None]]) -> None:
     behind = writes_behind(RESULTS)
     rows: dict[int, dict[bytes, bytes]] = {}
+    keys = []
     for record, result in parsed:
         if result is None:
             continue
         key = str(result.command_id).encode()
+        keys.append(key)
         if behind:
             partition = record.message.partition
             if (key not in rows.get(partition, {})
@@ -70,3 +72,4 @@ async def handle_batch(parsed: list[tuple[EventT, CommandResult | None]]) -> Non
     if rows:
         put_rows(RESULTS, rows)
         await send_rows(RESULTS, rows)
+    recorded(keys)

@@ -4,7 +4,10 @@ Half the commands are `Restock`s of registered products, half `PlaceOrder`s of o
 (which the saga then confirms or rejects). Requests are offered on a fixed schedule and taken
 by a pool of concurrent clients spread over the workers; a request's latency runs from the
 time it was scheduled (no coordinated omission), and a 200 (accepted) or 409 (rejected) with
-the command's result is an answer, anything else an error.
+the command's result is an answer, anything else an error. Each rate also reports the CPU
+milliseconds an answer cost the workers (together) and this process, the load generator
+(`cpu_ms_per_answer`), which a machine shared with other work changes far less than answered/s.
+Past capacity a pool of N clients answers at most N / latency a second (`--clients`).
 
 `--soak MINUTES` then offers one rate for that long (`--soak-rate`, or half the most answered/s
 of the rates run before it) in windows of `--window` minutes (5), each with its commands/s,
@@ -18,6 +21,7 @@ import json
 import logging
 import os
 import random
+import resource
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +33,7 @@ from bench import latency
 from bench.pipeline_tools import (
     Cluster,
     command,
+    cpu_seconds,
     percentiles,
     rss_mb,
     scratch_kafka,
@@ -95,12 +100,38 @@ class Offered:
         return time.monotonic() - start
 
 
-def figures(offered: Offered, rate: float, elapsed: float) -> dict[str, Any]:
+def figures(offered: Offered, rate: float, elapsed: float,
+            cpu: dict[str, float] | None = None) -> dict[str, Any]:
     answered = len(offered.latencies)
-    return {"offered_per_s": rate, "requests": offered.sent,
-            "answered_per_s": round(answered / elapsed, 1), "statuses": offered.statuses,
-            "latency": percentiles(offered.latencies),
-            "load_average_1m": round(os.getloadavg()[0], 2)}
+    found = {"offered_per_s": rate, "requests": offered.sent,
+             "answered_per_s": round(answered / elapsed, 1), "statuses": offered.statuses,
+             "latency": percentiles(offered.latencies),
+             "load_average_1m": round(os.getloadavg()[0], 2)}
+    if cpu is not None and answered:
+        found["cpu_ms_per_answer"] = {who: round(seconds * 1000 / answered, 2)
+                                      for who, seconds in cpu.items()}
+    return found
+
+
+class CpuUsed:
+    """CPU seconds the workers (together) and this process (the load generator) use between
+    `start` and `stop`: what a rate costs per answer, whatever else shares the machine."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.started: tuple[float, float] = (0.0, 0.0)
+
+    def now(self) -> tuple[float, float]:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        return (sum(cpu_seconds(worker) or 0.0 for worker in self.cluster.workers),
+                own.ru_utime + own.ru_stime)
+
+    def start(self) -> None:
+        self.started = self.now()
+
+    def stop(self) -> dict[str, float]:
+        workers, client = self.now()
+        return {"workers": workers - self.started[0], "load_generator": client - self.started[1]}
 
 
 async def measure(cluster: Cluster, rates: list[float], seconds: float, clients: int,
@@ -125,9 +156,11 @@ async def measure(cluster: Cluster, rates: list[float], seconds: float, clients:
             for rate in rates:
                 offered = Offered(cluster.urls, catalog.skus, chooser)
                 profilers = profiling(cluster, profile, rate)
+                used = CpuUsed(cluster)
                 try:
-                    runs.append(figures(offered, rate, await offered.run(http, rate, seconds,
-                                                                          clients)))
+                    used.start()
+                    elapsed = await offered.run(http, rate, seconds, clients)
+                    runs.append(figures(offered, rate, elapsed, used.stop()))
                 finally:
                     stop_profiling(profilers)
                 log.info("POST /commands at %s/s: %s", rate, json.dumps(runs[-1]))
@@ -207,7 +240,8 @@ def main() -> None:
     for run in found["rates"] + found["soak"]:
         print(f"{run['offered_per_s']:>8}/s offered  {run['answered_per_s']:>8}/s answered  "
               f"p50 {run['latency']['p50_ms']} ms  p99 {run['latency']['p99_ms']} ms  "
-              f"{run['statuses']}  load {run['load_average_1m']}")
+              f"{run['statuses']}  load {run['load_average_1m']}  "
+              f"CPU ms an answer {run.get('cpu_ms_per_answer')}")
     if found["soak"]:
         print(verdict_lines(found["soak_verdict"]))
     print(f"written to {out}")

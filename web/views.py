@@ -75,7 +75,7 @@ class Commands(View):
         if owner is not None and not is_self(owner):
             answer = await forward(self.web, owner, f"/commands/{command_id}?wait={timeout}")
             return answer if answer.status != 404 else self.json(submitted, status=202)
-        result = await wait_for_result(command_id, _partition(command_id), timeout)
+        result = await wait_for_result(command_id, timeout)
         return self.json(submitted, status=202) if result is None else _answer(self, result)
 
 
@@ -93,7 +93,7 @@ class CommandStatus(View):
             return self.error(503, "partitions are being assigned; retry shortly")
         if not is_self(owner):
             return await forward(self.web, owner, str(request.rel_url))
-        result = await wait_for_result(command_id, _partition(command_id), timeout)
+        result = await wait_for_result(command_id, timeout)
         if result is None:
             return self.error(404, f"no result for command {command_id} yet")
         return _answer(self, result)
@@ -111,10 +111,6 @@ async def _json_body(request: Request) -> bytes:
     except orjson.JSONDecodeError as exc:
         raise BadInput(400, f"the body is not JSON: {exc}") from None
     return body
-
-
-def _partition(key: str) -> int:
-    return owning_partition(key, settings.partitions)
 
 
 def _answer(view: View, result: CommandResult) -> Response:

@@ -31,6 +31,7 @@ from streams.faust_patches.tables import (
     as_current,
     estimated_keys,
     partition_items,
+    partition_value,
     stored_value,
 )
 
@@ -38,5 +39,6 @@ __all__ = [
     "FETCH_WAIT_MS", "RESENT_TOPICS", "WHOLE_FETCHES", "App", "Buffer", "Consumer",
     "PartitionAssignor", "Producer", "Recovery", "Stream", "Table", "TableManager", "Transport",
     "as_current", "declared_partitions", "estimated_keys", "fence_accumulator", "leaving_on_close",
-    "partition_database", "partition_items", "stored_value", "track_every_topic",
+    "partition_database", "partition_items", "partition_value", "stored_value",
+    "track_every_topic",
 ]

@@ -61,6 +61,19 @@ def stored_value(store: StoreT[Any, Any], partition: int, key: bytes) -> bytes |
     return value
 
 
+def partition_value(table: Any, partition: int, key: bytes) -> bytes | None:
+    """`table`'s value for `key`, a key of `partition`, as this worker holds it: from that
+    partition's RocksDB database if open here. Faust's read looks in every open partition's
+    database, twice for a key it lacks (a membership test, then the read); a request waiting
+    for a command's result looks up a key not there yet. Faust's read for any other store."""
+    store = table.data
+    if not isinstance(store, rocksdb.Store):
+        value: bytes | None = table.get(key)
+        return value
+    database = store._dbs.get(partition)
+    return None if database is None else database.get(key)
+
+
 def estimated_keys(store: rocksdb.Store, partitions: Iterable[int]) -> int | None:
     """RocksDB's own estimate of the keys in those of `partitions` this store has open; None if
     it has none of them open. Faust keeps the databases by partition in `_dbs`."""
