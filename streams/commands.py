@@ -1,9 +1,10 @@
 """Command payloads: one frozen class per command, keyed by its pinned wire name."""
 
-from decimal import Decimal
+from decimal import Decimal, Overflow
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic_core import PydanticKnownError
 
 
 def _not_a_number(value: object) -> object:
@@ -12,9 +13,22 @@ def _not_a_number(value: object) -> object:
     return value
 
 
+def _normalizable(value: Decimal) -> Decimal:
+    """pydantic's max_digits check normalizes a positive value in the decimal context, which
+    raises Overflow, not a validation error, past the context's largest exponent ("1E+1000000"):
+    such a value is refused as one with too many digits, as "1E+999999" is."""
+    if value > 0:
+        try:
+            value.normalize()
+        except Overflow:
+            raise PydanticKnownError("decimal_max_digits", {"max_digits": 18}) from None
+    return value
+
+
 MONEY_PATTERN = r"^([1-9][0-9]{0,15}(\.[0-9]{1,2})?|0\.([1-9][0-9]?|0[1-9]))$"
 Money = Annotated[
-    Decimal, BeforeValidator(_not_a_number), Field(gt=0, max_digits=18, decimal_places=2),
+    Decimal, BeforeValidator(_not_a_number), AfterValidator(_normalizable),
+    Field(gt=0, max_digits=18, decimal_places=2),
     WithJsonSchema({"type": "string", "pattern": MONEY_PATTERN, "examples": ["19.99"]}),
 ]
 Name = Annotated[str, Field(min_length=1, max_length=200)]

@@ -58,6 +58,20 @@ def test_money_is_never_a_json_number(price: float) -> None:
     assert command.payload == c.ChangePrice(price=Decimal("1.50"))
 
 
+@pytest.mark.parametrize("price", ["1E+1000000", "9.9999999999999999999999999999E+999999"])
+def test_money_past_the_decimal_context_is_refused_as_too_many_digits(price: str) -> None:
+    """Not raised as decimal.Overflow: the callers take a ValidationError for bad input (a 422,
+    a parked record), and nothing else."""
+    raw = place_order(type="ChangePrice", aggregate_id="sku-1", payload={"price": price})
+    assert refusal(raw) == refusal(raw.replace(price.encode(), b"1E+999999"))
+    event = orjson.loads(encode(stamp(parse_command(place_order(
+        type="ChangePrice", aggregate_id="sku-1", payload={"price": "1.50"})), 0,
+        [e.PriceChanged(price=Decimal("1.50"))], utc_now())[0]))
+    event["payload"]["price"] = price
+    with pytest.raises(ValidationError, match="decimal_max_digits"):
+        parse_event(orjson.dumps(event))
+
+
 def test_events_carry_deterministic_ids_and_gapless_versions() -> None:
     command = parse_command(place_order())
     payloads = [e.OrderPaid(customer_id="c1", amount=Decimal("1.00")),
