@@ -112,10 +112,9 @@ once either way; a shorter wait costs an idle worker a few more fetch requests a
 class ConsumerThread(aiokafka.AIOKafkaConsumerThread):
     """Renews the membership lease whenever the group coordinator answers a heartbeat, and
     leaves the group on a clean stop even as a static member. Its consumer's fetches wait
-    `FETCH_WAIT_MS` at most. Counts, per partition, the
-    seeks that moved its fetcher (`sought`), on the thread that fetches, so a fetch can say
-    whether a seek came after its records were taken: those records are stale, the seek
-    reads them again."""
+    `FETCH_WAIT_MS` at most. It counts, per partition, the seeks that moved its fetcher
+    (`sought`), on the thread that fetches, so a fetch can say whether a seek came after its
+    records were taken: those records are stale, the seek reads them again."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
