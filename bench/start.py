@@ -21,6 +21,7 @@ from uuid import uuid4
 import aiohttp
 
 from bench.pipeline_tools import scratch_kafka, start_in
+from bench.recovery import ready
 from bench.trace import commit_of
 from tests.integration.cluster import ROOT, Worker
 
@@ -33,15 +34,8 @@ async def until_ready(worker: Worker, checkout: Path) -> float:
     started = time.monotonic()
     start_in(worker, checkout)
     async with aiohttp.ClientSession() as http:
-        while time.monotonic() - started < READY_TIMEOUT:
-            try:
-                async with http.get(f"{worker.url}/ready") as response:
-                    if response.status == 200:
-                        return time.monotonic() - started
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise TimeoutError(f"{worker.name} not ready after {READY_TIMEOUT} s:\n{worker.log_tail()}")
+        await ready(http, worker, READY_TIMEOUT)
+    return time.monotonic() - started
 
 
 async def one_round(bootstrap: str, workdir: Path, checkout: Path,
