@@ -13,6 +13,7 @@ import os
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -248,8 +249,10 @@ async def measure_rate(cluster: Cluster, producer: AIOKafkaProducer, catalog: Ca
 
 async def measure(cluster: Cluster, producer: AIOKafkaProducer, http: aiohttp.ClientSession,
                   catalog: Catalog, results: Results, rates: list[float], quick: bool,
-                  seed: int = 6) -> dict[str, Any]:
-    """Phase f on a running cluster whose catalog is registered."""
+                  seed: int = 6,
+                  expected: Callable[[str], bool] = lambda _: False) -> dict[str, Any]:
+    """Phase f on a running cluster whose catalog is registered; `verify` differences that
+    `expected` accepts do not fail it (see `pipeline_tools.verify`)."""
     changelog = f"{cluster.prefix}-{VIEWS['products'].table_name}-changelog"  # Faust's naming
     visibility = Visibility(cluster.bootstrap, changelog)
     await visibility.start()
@@ -272,7 +275,7 @@ async def measure(cluster: Cluster, producer: AIOKafkaProducer, http: aiohttp.Cl
     all_results = await wait_for(lambda: results.missing() == 0, SETTLE_TIMEOUT)
     ends = await end_offsets(cluster.bootstrap, cluster.topic("events"))
     settled = await wait_folded(http, cluster.urls, "products", ends, SETTLE_TIMEOUT)
-    check = verify(cluster.bootstrap, cluster.prefix, cluster.urls[:1])
+    check = verify(cluster.bootstrap, cluster.prefix, cluster.urls[:1], expected)
     return {
         "ok": all_results is not None and settled is not None and not results.rejected()
         and check["ok"],

@@ -81,7 +81,8 @@ async def _latency_and_reads(cluster: Cluster, quick: bool,
                 capacity_note = "measured here: a burst of StockAdded events, produced to folded"
                 log.info("capacity: %s events/s", capacity)
             rates = [*latency.FIXED_RATES, *([capacity / 2] if capacity else [])]
-            f = await latency.measure(cluster, producer, http, catalog, results, rates, quick)
+            f = await latency.measure(cluster, producer, http, catalog, results, rates, quick,
+                                      expected=ingest.unrecorded)
             g = await reads.measure(cluster, producer, http, catalog, ingest, capacity, quick,
                                     cluster.workdir)
     finally:

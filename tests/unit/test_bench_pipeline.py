@@ -3,8 +3,8 @@
 import orjson
 
 from bench.latency import Visibility
-from bench.pipeline_tools import command, event, percentiles, product
-from bench.reads import check
+from bench.pipeline_tools import command, event, judged, percentiles, product
+from bench.reads import Ingest, check
 from streams.envelopes import parse_command, parse_event
 
 
@@ -40,3 +40,15 @@ def test_a_read_is_checked_for_status_row_and_owner() -> None:
     assert check("a", 200, body, [4, "http://w1"]) is not None
     assert check("a", 200, body, [3, "http://w2"]) is not None
     assert check("a", 503, b"{}", [3, "http://w1"]) is not None
+
+
+def test_verify_fails_on_any_difference_but_those_the_bench_made_itself() -> None:
+    made = "product-state/ingest-00007: stored nothing, the log folds to {'version': 3}"
+    real = "product-state/sku-00007: stored nothing, the log folds to {'version': 3}"
+    summary = "9 events (0 unreadable, 0 not foldable where they stand), 1 differences"
+    assert judged(1, [made, summary], "", Ingest.unrecorded) == {
+        "ok": True, "summary": summary, "differences": [], "expected_differences": 1}
+    assert not judged(1, [made, real, summary], "", Ingest.unrecorded)["ok"]
+    assert not judged(1, [], "Traceback ...", Ingest.unrecorded)["ok"]
+    assert judged(0, [summary], "", Ingest.unrecorded)["ok"]
+
