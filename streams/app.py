@@ -9,7 +9,7 @@ from pathlib import Path
 import faust
 from faust import EventT, TopicT
 
-from streams import faust_patches, restore
+from streams import collector, faust_patches, restore
 from streams.kafka_clients import check_credentials, faust_credentials
 from streams.settings import Settings
 from streams.store import discard_after_crash, mark_clean_stop
@@ -32,6 +32,7 @@ class App(faust_patches.App):
         await check_credentials(settings)  # refused credentials stop the worker, loudly
         self.conf.datadir.mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
         discard_after_crash(Path(self.conf.tabledir))
+        collector.set_thresholds(settings.gc_threshold)
         await super().on_first_start()
 
     async def on_stop(self) -> None:
@@ -43,6 +44,11 @@ class App(faust_patches.App):
     async def on_shutdown(self) -> None:
         await super().on_shutdown()
         mark_clean_stop(Path(self.conf.tabledir))
+
+    async def on_started(self) -> None:
+        await super().on_started()
+        if settings.gc_freeze:
+            collector.freeze_start_up()
 
     async def on_start(self) -> None:
         await super().on_start()

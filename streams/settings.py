@@ -33,6 +33,20 @@ def records_or_off(given: str) -> int | None:
     return max(int(given), 1)
 
 
+def gc_thresholds(given: str) -> tuple[int, int, int] | None:
+    """The collector's thresholds: `python` (None: Python's own, 700, 10, 10), one number
+    for generation 0 (the others Python's), or all three, comma-separated."""
+    if given.lower() == "python":
+        return None
+    numbers = [int(part) for part in given.split(",")]
+    if len(numbers) == 1:
+        numbers += [10, 10]
+    if len(numbers) != 3 or min(numbers) < 1:
+        raise ValueError(f"SHOPSTREAM_GC_THRESHOLD is `python`, N or N,N,N (each at least 1), "
+                         f"not {given!r}")
+    return numbers[0], numbers[1], numbers[2]
+
+
 @dataclass(frozen=True)
 class Settings:
     broker: str
@@ -72,6 +86,8 @@ class Settings:
     instance_id: str | None
     bulk_restore_from: int | None
     build_apart_from: int | None
+    gc_freeze: bool
+    gc_threshold: tuple[int, int, int] | None
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -125,6 +141,8 @@ class Settings:
                                     _env("STATIC_MEMBERSHIP", "true")),
             bulk_restore_from=records_or_off(_env("BULK_RESTORE_FROM", "10000")),
             build_apart_from=records_or_off(_env("BUILD_APART_FROM", "10000")),
+            gc_freeze=_env("GC_FREEZE", "on").lower() in ("1", "true", "yes", "on"),
+            gc_threshold=gc_thresholds(_env("GC_THRESHOLD", "200000")),
         )
 
     @property
