@@ -25,6 +25,11 @@ from tables.storage import VIEW_TABLES, resident_topics
 from tables.version_store import changelog_of, group_of
 from tables.view import View
 
+READY_WITHIN = 2.0
+"""A version is caught up once it has folded every event appended more than this many
+seconds ago: under steady traffic the log's end moves on while any version folds, so a
+version is never exactly at the end when asked."""
+
 
 class Refused(Exception):
     """An operation that would be wrong now; the message says why."""
@@ -35,10 +40,15 @@ class Position:
     partition: int
     folded: int  # the committed offset: every record before it is in the version's rows
     end: int
+    settled: int | None = None  # every record before it was appended READY_WITHIN s ago
 
     @property
     def behind(self) -> int:
         return max(0, self.end - self.folded)
+
+    @property
+    def caught_up(self) -> bool:
+        return self.folded >= (self.end if self.settled is None else self.settled)
 
 
 def events_topic() -> str:
@@ -105,6 +115,8 @@ async def positions(view: View) -> list[Position]:
     await admin.start()
     try:
         ends = await consumer.end_offsets(tps)
+        since = int((time.time() - READY_WITHIN) * 1000)
+        recent = await consumer.offsets_for_times({tp: since for tp in tps})
         committed = await admin.list_consumer_group_offsets(group, partitions=tps)
     finally:
         await admin.close()
@@ -113,7 +125,9 @@ async def positions(view: View) -> list[Position]:
               for tp in tps}
     if repartitioned(view):
         folded = folded_positions(await committed_reached(view, partitions), partitions)
-    return [Position(tp.partition, folded[tp.partition], ends[tp]) for tp in tps]
+    settled = {tp: min(found.offset, ends[tp]) if (found := recent.get(tp)) else ends[tp]
+               for tp in tps}
+    return [Position(tp.partition, folded[tp.partition], ends[tp], settled[tp]) for tp in tps]
 
 
 def repartitioned(view: View) -> bool:
@@ -144,7 +158,7 @@ async def status(catalog: Catalog) -> list[dict[str, Any]]:
                 found = await positions(view)
                 entry["partitions"] = [{"partition": p.partition, "folded": p.folded,
                                         "end": p.end, "behind": p.behind} for p in found]
-                entry["caught_up"] = all(p.behind == 0 for p in found)
+                entry["caught_up"] = all(p.caught_up for p in found)
                 if state == "building" and entry["caught_up"]:
                     entry["state"] = "ready"
             answer.append(entry)

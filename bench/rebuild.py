@@ -68,7 +68,7 @@ async def rebuild_phase(run: Run) -> dict[str, Any]:
     result: dict[str, Any] = {"phase": "r", "title": TITLE}
     token = f"bench-{uuid4().hex}"
     worker = Worker("bench-d", run.bootstrap, run.prefix, run.workdir / "d",
-                    partitions=run.partitions, settings={"ADMIN_TOKEN": token},
+                    partitions=run.partitions, settings={**run.settings, "ADMIN_TOKEN": token},
                     module="bench.rebuild_worker")
     start_in(worker, run.checkout)
     assert worker.process is not None
@@ -156,7 +156,7 @@ async def measure(args: argparse.Namespace, bootstrap: str, prefix: str,
     expected = await fill(bootstrap, f"{prefix}.events", args.partitions, args.events,
                           args.keys, args.quiet)
     run = Run(bootstrap, prefix, args.partitions, workdir, expected, sample=2000,
-              commit_interval=2.8, checkout=args.checkout)
+              commit_interval=2.8, checkout=args.checkout, settings=args.settings)
     [d] = [phase for phase in PHASES if phase.letter == "d"]
     print(f"phase d: {d.title} ...", flush=True)
     phases = {"d": await run_phase(run, d)}
@@ -177,7 +177,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--checkout", type=Path, default=ROOT,
                         help="run the worker from this checkout (an A/B's other side)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a SHOPSTREAM_ setting for the worker, e.g. BUILD_APART_CPU=off")
     args = parser.parse_args(argv)
+    if any("=" not in item for item in args.set):
+        parser.error("--set takes NAME=VALUE")
+    args.settings = dict(item.split("=", 1) for item in args.set)
     sizes = QUICK if args.quick else FULL
     args.events, args.keys = args.events or sizes["events"], args.keys or sizes["keys"]
     workdir, prefix, kafka = workspace(args.workdir, "rebuild")
@@ -195,6 +200,7 @@ def main(argv: list[str]) -> int:
     path.write_bytes(orjson.dumps({
         "run": {"events": args.events, "keys": args.keys, "partitions": args.partitions,
                 "quick": args.quick, "prefix": prefix, "read_gap_s": READ_GAP,
+                "settings": args.settings,
                 "checkout": str(args.checkout.resolve()), "commit": commit_of(args.checkout)},
         "machine": report.machine(kafka_version()), "phases": phases, "targets": found,
     }, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))

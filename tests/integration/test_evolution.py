@@ -76,13 +76,28 @@ def v1_order_placed(prefix: str, order_id: str) -> tuple[str, bytes, bytes]:
     return f"{prefix}.events", order_id.encode(), orjson.dumps(event)
 
 
-async def until(condition: Callable[[], Awaitable[bool]], timeout: float = WAIT) -> None:
+async def until(condition: Callable[[], Awaitable[bool]], timeout: float = WAIT,
+                seen: Callable[[], object] = lambda: "") -> None:
     deadline = time.monotonic() + timeout
     while True:
         if await condition():
             return
-        assert time.monotonic() < deadline, "the condition was not met in time"
+        assert time.monotonic() < deadline, f"the condition was not met in time {seen()}"
         await asyncio.sleep(0.2)
+
+
+async def until_ready(http: aiohttp.ClientSession, worker: Worker, view: str, version: int,
+                      timeout: float = WAIT) -> None:
+    """Until `views list` says the version is ready; on timeout, its last entry seen."""
+    last: dict[str, Any] = {}
+
+    async def ready() -> bool:
+        _, body = await get_json(http, f"{worker.url}/admin/views")
+        [entry] = [v for v in body["versions"] if v["view"] == view and v["version"] == version]
+        last.update(entry)
+        return bool(entry["state"] == "ready")
+
+    await until(ready, timeout, lambda: last)
 
 
 async def gone(pid: int) -> bool:
@@ -214,12 +229,7 @@ async def test_orders_v2_is_built_compared_switched_rolled_back_and_retired(
     await until(lambda: gone(child))  # the child of a killed worker stops by itself
     await wait_until_all_ready(workers)
 
-    async def v2_ready() -> bool:
-        _, body = await get_json(http, f"{workers[0].url}/admin/views")
-        [v2] = [v for v in body["versions"] if v["view"] == "orders" and v["version"] == 2]
-        return bool(v2["state"] == "ready")
-
-    await until(v2_ready)
+    await until_ready(http, workers[0], "orders", 2)
     assert traffic.done() is False  # v2 caught up while commands kept coming
 
     async def handed_back() -> bool:  # near the log's end the workers fold v2 themselves

@@ -20,7 +20,7 @@ from tests.integration.test_evolution import (
     Readers,
     local,
     topic_names,
-    until,
+    until_ready,
     views,
 )
 
@@ -126,13 +126,7 @@ async def test_customer_orders_v2_is_built_through_its_own_repartition_topic(
     workers[1].start()
     await wait_until_all_ready(workers)
 
-    async def v2_ready() -> bool:
-        _, body = await get_json(http, f"{workers[0].url}/admin/views")
-        [v2] = [v for v in body["versions"]
-                if v["view"] == "customer-orders" and v["version"] == 2]
-        return bool(v2["state"] == "ready")
-
-    await until(v2_ready)
+    await until_ready(http, workers[0], "customer-orders", 2)
     assert traffic.done() is False  # v2 caught up while commands kept coming
 
     urls = tuple(worker.url for worker in workers)

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.partitioning import owning_partition
 from tests.integration.cluster import Kafka, Worker, get_json, own_pair
-from tests.integration.test_evolution import Readers, local, topic_names, until, views
+from tests.integration.test_evolution import Readers, local, topic_names, until_ready, views
 from tests.integration.test_repartitioned_versions import log_quiet, retired_with_topics
 
 pytestmark = pytest.mark.integration
@@ -187,12 +187,7 @@ async def test_sales_v2_is_built_per_sku_and_hour_compared_switched_and_retired(
     assert "building" in output, output
     assert f"{prefix}.view-sales-v2-repartition" in await topic_names(kafka)
 
-    async def v2_ready() -> bool:
-        _, body = await get_json(http, f"{workers[0].url}/admin/views")
-        [v2] = [v for v in body["versions"] if v["view"] == "sales" and v["version"] == 2]
-        return bool(v2["state"] == "ready")
-
-    await until(v2_ready, timeout=300)
+    await until_ready(http, workers[0], "sales", 2, timeout=300)
     assert traffic.done() is False  # v2 caught up while commands kept coming
     traffic_stop.set()
     assert await traffic > 0
