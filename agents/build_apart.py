@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 
 from agents.build_process import HANDED_BACK
 from agents.view_builder import Builder, clients
-from streams import topics
+from streams import collector, topics
 from streams.app import settings
 from tables.view import View
 
@@ -112,6 +112,9 @@ async def run(view: View, partitions: set[int]) -> NoReturn:
     report = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)  # anything else printed goes to the log, not into the reports
     threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
+    collector.set_thresholds(settings.gc_threshold)  # the worker's policy (`streams.app`)
+    if settings.gc_freeze:
+        collector.freeze_start_up()
     try:
         await ApartBuilder(view, report).build(partitions)
     except Exception:
