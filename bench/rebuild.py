@@ -178,7 +178,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--checkout", type=Path, default=ROOT,
                         help="run the worker from this checkout (an A/B's other side)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="a SHOPSTREAM_ setting for the worker, e.g. BUILD_APART_CPU=off")
+                        help="a SHOPSTREAM_ setting for the worker, e.g. GC_FREEZE=off")
     args = parser.parse_args(argv)
     if any("=" not in item for item in args.set):
         parser.error("--set takes NAME=VALUE")

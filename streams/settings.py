@@ -25,16 +25,6 @@ def instance_id(given: str, advertised_url: str, static: str) -> str | None:
     return chosen.strip("-")[:249]
 
 
-def share_or_off(given: str) -> float | None:
-    """A share of one CPU core (0.5: half of one); None (`off`): no cap."""
-    if given.lower() in ("off", "false", "no"):
-        return None
-    share = float(given)
-    if share <= 0:
-        raise ValueError(f"a CPU share must be above 0, or off: {given!r}")
-    return share
-
-
 def records_or_off(given: str) -> int | None:
     """A number of records behind from which something is done another way (a bulk restore,
     a build in a process of its own); None (`off`): never."""
@@ -96,7 +86,6 @@ class Settings:
     instance_id: str | None
     bulk_restore_from: int | None
     build_apart_from: int | None
-    build_apart_cpu: float | None
     gc_freeze: bool
     gc_threshold: tuple[int, int, int] | None
 
@@ -152,7 +141,6 @@ class Settings:
                                     _env("STATIC_MEMBERSHIP", "true")),
             bulk_restore_from=records_or_off(_env("BULK_RESTORE_FROM", "10000")),
             build_apart_from=records_or_off(_env("BUILD_APART_FROM", "10000")),
-            build_apart_cpu=share_or_off(_env("BUILD_APART_CPU", "0.5")),
             gc_freeze=_env("GC_FREEZE", "on").lower() in ("1", "true", "yes", "on"),
             gc_threshold=gc_thresholds(_env("GC_THRESHOLD", "200000")),
         )
