@@ -42,6 +42,7 @@ from streams.app import app, settings
 from streams.envelopes import Event, parse_event
 from streams.kafka_clients import client_options
 from streams.partitioning import owning_partition
+from streams.sending import send_batches
 from tables.progress import progress
 from tables.view import Data, View, apply
 from tables.windows import built_slot
@@ -248,10 +249,9 @@ class RepartitionedBuilder(Builder):
                 rows[slot] = folded
                 changed.add(slot)
         encoded = {key: orjson.dumps(rows[key]) for key in changed}
-        sent = [await producer.send(changelog_of(self.view), value, key.encode(),
-                                    partition=tp.partition) for key, value in encoded.items()]
-        offsets = [metadata.offset for metadata in await asyncio.gather(*sent)]
-        store.put_many(encoded, max(offsets) + 1 if offsets else None)
+        last = await send_batches(producer, changelog_of(self.view), tp.partition,
+                                  ((key.encode(), value) for key, value in encoded.items()))
+        store.put_many(encoded, last + 1 if last is not None else None)
         last = records[-1]
         await consumer.commit({tp: (last.offset + 1, encode_reached(reached))})
         self.reached[tp.partition] = reached

@@ -27,6 +27,7 @@ from streams import topics
 from streams.app import app, settings
 from streams.envelopes import parse_event
 from streams.kafka_clients import client_options
+from streams.sending import send_batches
 from streams.store import is_behind
 from tables.catalog import catalog
 from tables.progress import progress
@@ -254,14 +255,9 @@ class Builder:
                     rows[key] = folded
                     changed.add(key)
         encoded = {key: orjson.dumps(rows[key]) for key in changed}
-        sent = []
-        for n, (key, value) in enumerate(encoded.items(), 1):
-            if n % FOLD_SLICE == 0:
-                await asyncio.sleep(0)
-            sent.append(await producer.send(changelog_of(self.view), value, key.encode(),
-                                            partition=tp.partition))
-        offsets = [metadata.offset for metadata in await asyncio.gather(*sent)]
-        store.put_many(encoded, max(offsets) + 1 if offsets else None)
+        last = await send_batches(producer, changelog_of(self.view), tp.partition,
+                                  ((key.encode(), value) for key, value in encoded.items()))
+        store.put_many(encoded, last + 1 if last is not None else None)
         last = records[-1]
         await consumer.commit({tp: last.offset + 1})
         self.folded += len(records)

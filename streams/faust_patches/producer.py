@@ -23,7 +23,6 @@ from collections.abc import (
     Awaitable,
     Callable,
     Iterable,
-    Iterator,
 )
 from contextlib import suppress
 from functools import partial
@@ -33,6 +32,7 @@ from faust.transport.drivers import aiokafka
 from faust.transport.producer import ProducerBuffer
 
 from streams.membership import Fenced
+from streams.sending import batches
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class Producer(aiokafka.Producer):
             return [(_refused(topic), 0)]
         producer = self._ensure_producer()
         return [await self._send_batch(producer, batch, keys, topic, partition, current)
-                for batch, keys in _batches(producer, records)]
+                for batch, keys in batches(producer, records)]
 
     async def send_whole(self, topic: str, partition: int, records: Iterable[tuple[bytes, bytes]],
                          ) -> list[tuple[Any, int]]:
@@ -129,7 +129,7 @@ class Producer(aiokafka.Producer):
             return [(_refused(topic), 0)]
         producer = self._ensure_producer()
         sent = []
-        for batch, keys in _batches(producer, records):
+        for batch, keys in batches(producer, records):
             batch.close()
             sent.append((await producer.send_batch(batch, topic, partition=partition), len(keys)))
         return sent
@@ -238,20 +238,6 @@ class Producer(aiokafka.Producer):
             return await aiokafka.Producer.send(self, topic, key, value, partition, None, headers)
 
         return self._settling(sent, again, f"a record for {topic}")
-
-
-def _batches(producer: Any, records: Iterable[tuple[bytes, bytes]],
-             ) -> Iterator[tuple[Any, list[bytes]]]:
-    """aiokafka batches filled with `records` in order, each with its records' keys."""
-    batch, keys = producer.create_batch(), []
-    for key, value in records:
-        if batch.append(key=key, value=value, timestamp=None) is None:
-            yield batch, keys
-            batch, keys = producer.create_batch(), []
-            batch.append(key=key, value=value, timestamp=None)
-        keys.append(key)
-    if keys:
-        yield batch, keys
 
 
 def track_every_topic(client: Any) -> None:
