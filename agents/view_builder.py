@@ -255,9 +255,9 @@ class Builder:
                     rows[key] = folded
                     changed.add(key)
         encoded = {key: orjson.dumps(rows[key]) for key in changed}
-        last = await send_batches(producer, changelog_of(self.view), tp.partition,
+        sent = await send_batches(producer, changelog_of(self.view), tp.partition,
                                   ((key.encode(), value) for key, value in encoded.items()))
-        store.put_many(encoded, last + 1 if last is not None else None)
+        store.put_many(encoded, sent + 1 if sent is not None else None)
         last = records[-1]
         await consumer.commit({tp: last.offset + 1})
         self.folded += len(records)
