@@ -18,6 +18,7 @@ from uuid import uuid4
 import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER = ROOT / "broker" / "kafkalocal.py"
@@ -73,6 +74,14 @@ class Kafka:
     def stop(self) -> None:
         subprocess.run([sys.executable, str(LAUNCHER), "stop", "--dir", str(self.directory)],
                        capture_output=True, timeout=120, check=False)
+
+    async def create_topic(self, name: str, partitions: int = 1) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(name, partitions, 1)])
+        finally:
+            await admin.close()
 
     def kill_node(self, node: int) -> None:
         """SIGKILL one node, as a crash would."""

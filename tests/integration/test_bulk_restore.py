@@ -7,7 +7,6 @@ from uuid import uuid4
 
 import aiohttp
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faust.types import TP
 from rocksdict import AccessType, Rdict
 
@@ -114,12 +113,7 @@ async def test_a_wiped_worker_gets_every_row_back_through_the_bulk_restore(
 
 async def changelog_with(kafka: Kafka, rows: int) -> str:
     topic = f"bulk-changelog-{uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 1, 1)])
-    finally:
-        await admin.close()
+    await kafka.create_topic(topic)
     producer = await started_producer(kafka.bootstrap)
     try:
         for n in range(rows):

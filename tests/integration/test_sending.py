@@ -6,7 +6,6 @@ from uuid import uuid4
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.sending import send_batches
 from tests.integration.cluster import Kafka
@@ -17,12 +16,7 @@ pytestmark = pytest.mark.integration
 async def test_records_sent_in_several_batches_arrive_in_order_ending_at_the_offset_given(
         kafka: Kafka) -> None:
     topic = f"sending-{uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 2, 1)])
-    finally:
-        await admin.close()
+    await kafka.create_topic(topic, partitions=2)
     records = [(f"k{n}".encode(), b"x" * 400 + str(n).encode()) for n in range(50)]
     producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, max_batch_size=4096)
     await producer.start()
