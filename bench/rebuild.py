@@ -14,9 +14,12 @@ runs d's and r's worker from another checkout, for an A/B with the same bench.
 
 import argparse
 import asyncio
+import multiprocessing
 import random
 import sys
 import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -44,23 +47,76 @@ TITLE = "rebuild products v2 beside the live v1"
 
 
 async def read_live(url: str, skus: list[str], count: int | None = None,
-                    stop: asyncio.Event | None = None) -> tuple[list[float], int]:
+                    stopped: Callable[[], bool] = lambda: False,
+                    started: Callable[[], None] = lambda: None) -> tuple[list[float], int]:
     """Read random skus from the live version one after another: each 200's seconds, and how
-    many answers were not 200."""
+    many answers were not 200. `started` is called once the first answer came."""
     chooser = random.Random(8)
     took: list[float] = []
     failed = 0
     async with aiohttp.ClientSession() as http:
-        while (count is None or len(took) + failed < count) and not (stop and stop.is_set()):
-            started = time.perf_counter()
+        while (count is None or len(took) + failed < count) and not stopped():
+            began = time.perf_counter()
             async with http.get(f"{url}/views/products/{chooser.choice(skus)}") as response:
                 await response.read()
             if response.status == 200:
-                took.append(time.perf_counter() - started)
+                took.append(time.perf_counter() - began)
             else:
                 failed += 1
+            if len(took) + failed == 1:
+                started()
             await asyncio.sleep(READ_GAP)
     return took, failed
+
+
+def _read_in_child(url: str, skus: list[str], count: int | None, halt: Any,
+                   answer: Connection) -> None:
+    took, failed = asyncio.run(read_live(url, skus, count, halt.is_set,
+                                         lambda: answer.send("reading")))
+    answer.send((took, failed))
+
+
+class LiveReader:
+    """`read_live` in a process of its own. In the bench's process it shared one event loop
+    with `watch`, whose polls (the group's offsets, the CPU of every child process read from
+    /proc) held the loop 1 to 6 ms ten times a second: a read answered meanwhile was timed late,
+    and only during the build, when `watch` runs."""
+
+    def __init__(self, url: str, skus: list[str], count: int | None = None) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.answers, answer = context.Pipe(duplex=False)
+        self.halt = context.Event()
+        self.process = context.Process(target=_read_in_child, daemon=True,
+                                       args=(url, skus, count, self.halt, answer))
+        self.process.start()
+        answer.close()
+
+    async def started(self) -> None:
+        """Once the first read was answered."""
+        if await self._receive() != "reading":
+            raise PhaseError("the reader answered before it began reading")
+
+    async def _receive(self) -> Any:
+        try:
+            return await asyncio.to_thread(self.answers.recv)
+        except EOFError:
+            raise PhaseError(f"the reader exited with {self.process.exitcode}") from None
+
+    def stop(self) -> None:
+        self.halt.set()
+
+    async def result(self) -> tuple[list[float], int]:
+        """The reads' seconds and failures, once it has read `count` or was stopped."""
+        try:
+            return await self._receive()
+        finally:
+            await asyncio.to_thread(self.process.join, 10)
+
+
+async def read_apart(url: str, skus: list[str], count: int) -> tuple[list[float], int]:
+    reader = LiveReader(url, skus, count)
+    await reader.started()
+    return await reader.result()
 
 
 async def rebuild_phase(run: Run) -> dict[str, Any]:
@@ -75,16 +131,16 @@ async def rebuild_phase(run: Run) -> dict[str, Any]:
     try:
         await wait_until_all_ready([worker])
         skus = sorted(run.expected.rows)
-        idle, idle_failed = await read_live(worker.url, skus, count=IDLE_READS)
-        stop = asyncio.Event()
-        reading = asyncio.create_task(read_live(worker.url, skus, stop=stop))
+        idle, idle_failed = await read_apart(worker.url, skus, IDLE_READS)
+        reader = LiveReader(worker.url, skus)
         try:
+            await reader.started()
             await _start_rebuild(worker.url, token)
             measured = await _watch(run, worker.process.pid)
         finally:
-            stop.set()
-            during, during_failed = await reading
-        after, after_failed = await read_live(worker.url, skus, count=IDLE_READS)
+            reader.stop()
+            during, during_failed = await reader.result()
+        after, after_failed = await read_apart(worker.url, skus, IDLE_READS)
         idle, idle_failed = idle + after, idle_failed + after_failed
         peak = peak_rss_mb(worker.process.pid)
         apart = await _folded_apart(worker.url)
