@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from bench.rebuild import LiveReader, read_apart
+from bench.rebuild import SETTLE, LiveReader, Pauser, read_apart
 
 
 @pytest.fixture
@@ -41,7 +41,9 @@ async def test_a_counted_read_times_every_answer_and_counts_the_failed(
     took, failed = await read_apart(url, ["sku-1", "sku-2", "sku-missing"], 30)
     assert len(took) + failed == 30 == len(asked)
     assert failed == asked.count("sku-missing") > 0
-    assert all(0 < seconds < 5 for seconds in took)
+    assert all(0 < seconds < 5 for _, seconds in took)
+    starts = [began for began, _ in took]
+    assert starts == sorted(starts)
 
 
 async def test_a_reader_without_a_count_reads_in_its_own_process_until_stopped(
@@ -55,3 +57,32 @@ async def test_a_reader_without_a_count_reads_in_its_own_process_until_stopped(
     took, failed = await reader.result()
     assert failed == 0 and len(took) == len(asked) > 1
     assert not reader.process.is_alive()
+
+
+def pauser(*switches: tuple[float, bool]) -> Pauser:
+    made = Pauser.__new__(Pauser)
+    made.switches = list(switches)
+    return made
+
+
+def test_reads_are_split_by_whether_the_build_ran_and_those_across_a_switch_are_left_out(
+        ) -> None:
+    build = pauser((10.0, True), (11.0, False), (11.5, True), (12.5, False))
+    reads = [
+        (9.0, 0.001),  # before the build was found
+        (10.5, 0.002),  # running
+        (10.999, 0.01),  # across the stop
+        (11.0 + SETTLE / 2, 0.001),  # just after the stop
+        (11.2, 0.003),  # stopped
+        (11.6, 0.004),  # running again
+        (13.0, 0.005),  # stopped, to the end
+    ]
+    assert build.split(reads) == ([0.002, 0.004], [0.003, 0.005])
+    assert pauser().split(reads[:2]) == ([0.001, 0.002], [])
+
+
+def test_the_seconds_stopped_are_counted_within_the_measured_stretch_only() -> None:
+    build = pauser((10.0, True), (11.0, False), (11.5, True), (12.5, False), (13.0, True))
+    assert build.stopped_within(10.0, 14.0) == 1.0
+    assert build.stopped_within(11.25, 12.75) == 0.5
+    assert pauser((10.0, True), (11.0, False)).stopped_within(10.0, 12.0) == 1.0
