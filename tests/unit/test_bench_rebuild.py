@@ -80,9 +80,3 @@ def test_reads_are_split_by_whether_the_build_ran_and_those_across_a_switch_are_
     assert build.split(reads) == ([0.002, 0.004], [0.003, 0.005])
     assert pauser().split(reads[:2]) == ([0.001, 0.002], [])
 
-
-def test_the_seconds_stopped_are_counted_within_the_measured_stretch_only() -> None:
-    build = pauser((10.0, True), (11.0, False), (11.5, True), (12.5, False), (13.0, True))
-    assert build.stopped_within(10.0, 14.0) == 1.0
-    assert build.stopped_within(11.25, 12.75) == 0.5
-    assert pauser((10.0, True), (11.0, False)).stopped_within(10.0, 12.0) == 1.0
