@@ -164,7 +164,7 @@ class Pauser:
                 with suppress(psutil.NoSuchProcess):
                     if "build-apart" in child.cmdline():
                         return child
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)  # each look walks /proc
 
     def split(self, reads: list[Read]) -> tuple[list[float], list[float]]:
         """The seconds of the reads begun and answered within one stretch of the build
