@@ -1,14 +1,17 @@
-"""Phase r's reader (bench/rebuild.py): reads from a process of its own, so that a busy
-bench process does not time them late."""
+"""Phase r's reader and pauser (bench/rebuild.py): reads from a process of its own, so that a
+busy bench process does not time them late, split by whether the build process was running
+or stopped."""
 
 import asyncio
 import os
+import sys
 from collections.abc import AsyncIterator
 
+import psutil
 import pytest
 from aiohttp import web
 
-from bench.rebuild import SETTLE, LiveReader, Pauser, read_apart
+from bench.rebuild import RUNS_FOR, SETTLE, LiveReader, Pauser, read_apart
 
 
 @pytest.fixture
@@ -80,3 +83,28 @@ def test_reads_are_split_by_whether_the_build_ran_and_those_across_a_switch_are_
     assert build.split(reads) == ([0.002, 0.004], [0.003, 0.005])
     assert pauser().split(reads[:2]) == ([0.001, 0.002], [])
 
+
+
+async def test_the_pauser_stops_the_build_process_in_turn_and_leaves_it_running() -> None:
+    build = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import time; time.sleep(60)", "build-apart")
+    child = psutil.Process(build.pid)
+    try:
+        pauser = Pauser(os.getpid())
+        pausing = asyncio.create_task(pauser.run())
+        seen = set()
+        for _ in range(1000):  # until resumed: found, stopped, continued
+            if len(pauser.switches) >= 3:
+                break
+            if len(pauser.switches) == 2:
+                seen.add(child.status())
+            await asyncio.sleep(0.005)
+        assert [running for _, running in pauser.switches] == [True, False, True]
+        assert psutil.STATUS_STOPPED in seen
+        pausing.cancel()
+        await asyncio.gather(pausing, return_exceptions=True)
+        assert child.status() != psutil.STATUS_STOPPED
+        assert pauser.switches[1][0] - pauser.switches[0][0] >= RUNS_FOR
+    finally:
+        build.kill()
+        await build.wait()
