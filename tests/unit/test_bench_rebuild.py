@@ -66,7 +66,7 @@ async def test_a_reader_without_a_count_reads_in_its_own_process_until_stopped(
 
 
 def pauser(*switches: tuple[float, bool]) -> Pauser:
-    made = Pauser.__new__(Pauser)
+    made = Pauser(os.getpid())
     made.switches = list(switches)
     return made
 
