@@ -165,9 +165,10 @@ async def test_sales_v2_is_built_per_sku_and_hour_compared_switched_and_retired(
     tokens: dict[str, str] = {}
 
     async def live_traffic() -> int:
-        """Orders of the live sku on both workers all along, every third one cancelled."""
+        """Orders of the live sku on both workers all along, every third one cancelled, and
+        at least six of them: a build can be ready before the second order is answered."""
         sent = 0
-        while not traffic_stop.is_set():
+        while not traffic_stop.is_set() or sent < 6:
             order_id = f"sl-live-{sent}"
             status, answer = await command(http, workers[sent % 2], "PlaceOrder", order_id,
                                            {"customer_id": "sl-live-cust",
@@ -175,7 +176,7 @@ async def test_sales_v2_is_built_per_sku_and_hour_compared_switched_and_retired(
             assert status in (200, 202), answer
             if "token" in answer:
                 tokens.update({sku: answer["token"] for sku in (LIVE_SKU, *SKUS)})
-            if sent % 3 == 0:
+            if sent % 3 == 2:
                 await command(http, workers[0], "CancelOrder", order_id, {})
             sent += 1
         return sent
