@@ -43,7 +43,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="run d's worker from this checkout (default: this one), e.g. a "
                              "`git archive main` copy, to measure another projector")
     parser.add_argument("--profile", action="store_true",
-                        help="sample d's worker with py-spy into <workdir>/d-profile.txt")
+                        help="sample d's worker with py-spy into <workdir>/d-profile.txt, and "
+                             "the first worker of each s step from its backlog on into "
+                             "<workdir>/s<N>-profile.txt")
+    parser.add_argument("--workers", default="1,2,4",
+                        help="phase s's worker counts, comma-separated (default 1,2,4)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a SHOPSTREAM_ setting for d's and s's workers, e.g. "
                              "STANDBY_REPLICAS=0")
@@ -60,6 +64,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args.commit_interval = args.commit_interval or sizes["commit_interval"]
     if not 1 <= args.keys <= args.events:
         parser.error(f"need 1 <= --keys <= --events, got {args.keys:,} and {args.events:,}")
+    try:
+        args.workers = tuple(int(n) for n in args.workers.split(","))
+    except ValueError:
+        args.workers = ()
+    if not args.workers or min(args.workers) < 1:
+        parser.error(f"--workers takes counts like 1,2,4, got {args.workers!r}")
     if any("=" not in item for item in args.set):
         parser.error("--set takes NAME=VALUE")
     if not (args.checkout / "streams" / "__main__.py").exists():
@@ -90,7 +100,7 @@ async def throughput(args: argparse.Namespace, bootstrap: str, prefix: str,
     results = await run_all(run, args.phases, args.quiet)
     if "s" in args.phases:
         print(f"phase s: {SCALING} ...", flush=True)
-        results["s"] = await scaling_phase(run, quiet=args.quiet)
+        results["s"] = await scaling_phase(run, args.workers, quiet=args.quiet)
         print(scaling_table(results["s"]), flush=True)
     if args.rebuild and results.get("d", {}).get("ok"):
         print(f"phase r: {TITLE} ...", flush=True)

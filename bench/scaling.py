@@ -15,6 +15,7 @@ owner) equals the fold.
 """
 
 import time
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -22,7 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.check import http_sample
 from bench.observe import Measured, PhaseError, watch
-from bench.throughput import Run, start_worker
+from bench.throughput import STOP_WAIT, Run, profile_of, start_worker
 from bench.workspace import fill
 from tests.integration.cluster import Worker, wait_until_all_ready
 
@@ -48,6 +49,7 @@ async def scaling_phase(run: Run, counts: tuple[int, ...] = COUNTS,
 async def _step(run: Run, count: int, quiet: bool) -> dict[str, Any]:
     prefix = f"{run.prefix}-s{count}"
     step: dict[str, Any] = {"workers": count, "prefix": prefix}
+    profiler = None
     settings = {"SESSION_TIMEOUT": SESSION, **run.settings}
     workers = [start_worker(run.checkout, f"bench-s{count}-{n}", run.bootstrap, prefix,
                             run.workdir / f"s{count}" / f"worker-{n}", run.partitions,
@@ -66,6 +68,9 @@ async def _step(run: Run, count: int, quiet: bool) -> dict[str, Any]:
         finally:
             for process in processes:
                 process.resume()
+        if run.profile:
+            step["profile"] = str(run.workdir / f"s{count}-profile.txt")
+            profiler = profile_of(processes[0].pid, Path(step["profile"]))
         measured = await _measure(run, workers, prefix)
         await wait_until_all_ready(workers)
         problem = await http_sample(workers[0].url, run.expected, run.sample)
@@ -74,6 +79,8 @@ async def _step(run: Run, count: int, quiet: bool) -> dict[str, Any]:
     finally:
         for worker in workers:
             worker.stop()
+        if profiler is not None:
+            profiler.wait(timeout=STOP_WAIT)
     return {**step, **figures(measured), "ok": problem is None,
             "check": f"FAILED: {problem}" if problem else "ok"}
 

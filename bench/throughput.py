@@ -37,7 +37,7 @@ class Run:
     sample: int
     commit_interval: float
     checkout: Path  # the repository whose worker d runs
-    profile: bool = False  # py-spy samples d's worker into <workdir>/d-profile.txt
+    profile: bool = False  # py-spy samples d's worker, and each s step's first, into <workdir>
     settings: dict[str, str] = field(default_factory=dict)
     """More SHOPSTREAM_* variables for the workers of d and s, by name without the prefix."""
 
@@ -109,7 +109,7 @@ async def _worker_phase(run: Run, phase: Phase) -> tuple[Measured, str | None]:
                           run.workdir / "d", run.partitions, run.settings)
     assert worker.process is not None
     profile = run.workdir / "d-profile.txt"
-    profiler = _profile(worker.process.pid, profile) if run.profile else None
+    profiler = profile_of(worker.process.pid, profile) if run.profile else None
     try:
         measured = await _measure(run, worker.process.pid, run.prefix, worker.log_path)
         await wait_until_all_ready([worker])
@@ -121,8 +121,8 @@ async def _worker_phase(run: Run, phase: Phase) -> tuple[Measured, str | None]:
     return measured, problem
 
 
-def _profile(pid: int, output: Path) -> subprocess.Popen[bytes]:
-    """py-spy, sampling until the worker exits, as collapsed stacks (one line per stack)."""
+def profile_of(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    """py-spy, sampling until the process exits, as collapsed stacks (one line per stack)."""
     py_spy = Path(sys.executable).with_name("py-spy")
     with output.with_suffix(".log").open("ab") as log:
         return subprocess.Popen([str(py_spy), "record", "--pid", str(pid), "--format", "raw",
