@@ -123,15 +123,20 @@ def main() -> None:
                         help="run the workers from this checkout (an A/B's other side)")
     parser.add_argument("--out", type=Path, help="results file (default bench/results/<time>-"
                         "trace-http.json)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a SHOPSTREAM_ setting for the workers, e.g. BATCH_WITHIN=0")
     args = parser.parse_args()
+    if any("=" not in item for item in args.set):
+        parser.error("--set takes NAME=VALUE")
+    settings = dict(item.split("=", 1) for item in args.set)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     commit = commit_of(args.checkout)
     with scratch_kafka("bench-trace-http-") as (kafka, workdir):
-        cluster = Cluster(kafka.bootstrap, workdir, checkout=args.checkout)
+        cluster = Cluster(kafka.bootstrap, workdir, checkout=args.checkout, settings=settings)
         run = asyncio.run(trace(cluster, args.rate, args.seconds, args.clients))
     found = {"started": stamp, "commit": commit, "checkout": str(args.checkout.resolve()),
-             "clients": args.clients, "cores": os.cpu_count(), **run}
+             "settings": settings, "clients": args.clients, "cores": os.cpu_count(), **run}
     out = args.out or RESULTS_DIR / f"{stamp}-trace-http.json"
     out.write_text(json.dumps(found, indent=2, ensure_ascii=False) + "\n")
     for hop, figures in run["hops_ms"].items():
