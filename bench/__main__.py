@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import plots, report
+from bench.options import add_settings, settings_of
 from bench.profile import breakdown
 from bench.rebuild import TITLE, rebuild_phase, targets
 from bench.scaling import TITLE as SCALING
@@ -48,9 +49,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
                              "<workdir>/s<N>-profile.txt")
     parser.add_argument("--workers", default="1,2,4",
                         help="phase s's worker counts, comma-separated (default 1,2,4)")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="a SHOPSTREAM_ setting for d's and s's workers, e.g. "
-                             "STANDBY_REPLICAS=0")
+    add_settings(parser, "d's and s's workers", "STANDBY_REPLICAS=0")
     parser.add_argument("--workdir", type=Path, help="default: a fresh temporary directory")
     parser.add_argument("--no-pipeline", action="store_true", help="skip phases f-h")
     parser.add_argument("--rebuild", action="store_true",
@@ -70,8 +69,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         args.workers = ()
     if not args.workers or min(args.workers) < 1:
         parser.error(f"--workers takes counts like 1,2,4, got {args.workers!r}")
-    if any("=" not in item for item in args.set):
-        parser.error("--set takes NAME=VALUE")
+    args.settings = settings_of(parser, args)
     if not (args.checkout / "streams" / "__main__.py").exists():
         parser.error(f"--checkout {args.checkout} holds no streams/__main__.py")
     if args.partitions < 1 or set(args.phases) - {p.letter for p in PHASES} - {"s"}:
@@ -96,7 +94,7 @@ async def throughput(args: argparse.Namespace, bootstrap: str, prefix: str,
         print(f"  done in {time.monotonic() - started:.0f}s", flush=True)
     run = Run(bootstrap, prefix, args.partitions, workdir, expected, args.sample,
               args.commit_interval, args.checkout, args.profile,
-              dict(item.split("=", 1) for item in args.set))
+              args.settings)
     results = await run_all(run, args.phases, args.quiet)
     if "s" in args.phases:
         print(f"phase s: {SCALING} ...", flush=True)
@@ -144,7 +142,7 @@ def main(argv: list[str]) -> int:
         "run": {"events": args.events, "keys": args.keys, "partitions": args.partitions,
                 "quick": args.quick, "prefix": prefix, "commit_interval": args.commit_interval,
                 "checkout": str(args.checkout.resolve()), "commit": commit,
-                "settings": dict(item.split("=", 1) for item in args.set)},
+                "settings": args.settings},
         "machine": report.machine(kafka_version()),
         "phases": results,
         "targets": found,

@@ -36,6 +36,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench import report
 from bench.check import changelog_rows, compare_rows
 from bench.observe import PhaseError, peak_rss_mb, watch
+from bench.options import add_settings, settings_of
 from bench.pipeline_tools import percentiles, start_in
 from bench.throughput import PHASES, Run, create_worker_topics, run_phase
 from bench.trace import commit_of
@@ -318,12 +319,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--checkout", type=Path, default=ROOT,
                         help="run the worker from this checkout (an A/B's other side)")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="a SHOPSTREAM_ setting for the worker, e.g. GC_FREEZE=off")
+    add_settings(parser, "the worker", "GC_FREEZE=off")
     args = parser.parse_args(argv)
-    if any("=" not in item for item in args.set):
-        parser.error("--set takes NAME=VALUE")
-    args.settings = dict(item.split("=", 1) for item in args.set)
+    args.settings = settings_of(parser, args)
     sizes = QUICK if args.quick else FULL
     args.events, args.keys = args.events or sizes["events"], args.keys or sizes["keys"]
     workdir, prefix, kafka = workspace(args.workdir, "rebuild")

@@ -39,6 +39,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from bench import latency
+from bench.options import add_settings, settings_of
 from bench.pipeline_tools import Cluster, command, percentiles, scratch_kafka, started_producer
 from tables.registry import VIEWS
 from tests.integration.cluster import ROOT
@@ -252,8 +253,7 @@ def main() -> None:
                         help="ask the view over HTTP for one command in this many")
     parser.add_argument("--checkout", type=Path, default=ROOT,
                         help="run the workers from this checkout (an A/B's other side)")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="a SHOPSTREAM_ setting for the workers, e.g. BATCH_WITHIN=0.002")
+    add_settings(parser, "the workers", "BATCH_WITHIN=0.002")
     parser.add_argument("--profile", type=Path, help="py-spy each worker at each rate into "
                         "this directory (see `python -m bench.profile`)")
     parser.add_argument("--out", type=Path, help="results file (default bench/results/<time>-"
@@ -261,7 +261,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     rates = [float(rate) for rate in args.rates.split(",")]
-    settings = dict(item.split("=", 1) for item in args.set)
+    settings = settings_of(parser, args)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     commit = commit_of(args.checkout)  # what the workers start from, before anyone commits
     with scratch_kafka("bench-trace-") as (kafka, workdir):

@@ -27,6 +27,7 @@ import aiohttp
 import orjson
 
 from bench import latency
+from bench.options import add_settings, settings_of
 from bench.pipeline_http import Offered
 from bench.pipeline_tools import Cluster, command, percentiles, scratch_kafka, started_producer
 from bench.trace import RESULTS_DIR, commit_of
@@ -123,12 +124,9 @@ def main() -> None:
                         help="run the workers from this checkout (an A/B's other side)")
     parser.add_argument("--out", type=Path, help="results file (default bench/results/<time>-"
                         "trace-http.json)")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="a SHOPSTREAM_ setting for the workers, e.g. BATCH_WITHIN=0")
+    add_settings(parser, "the workers", "LINGER_MS=0")
     args = parser.parse_args()
-    if any("=" not in item for item in args.set):
-        parser.error("--set takes NAME=VALUE")
-    settings = dict(item.split("=", 1) for item in args.set)
+    settings = settings_of(parser, args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     commit = commit_of(args.checkout)
