@@ -5,6 +5,7 @@ or stopped."""
 import asyncio
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
 
 import psutil
@@ -13,14 +14,34 @@ from aiohttp import web
 
 from bench.rebuild import RUNS_FOR, SETTLE, LiveReader, Pauser, read_apart
 
+WAIT = 30.0  # seconds, for a loaded machine; each wait ends as soon as its condition holds
+
+
+class Asked(list[str]):
+    """The skus a server was asked for, in order, and a wait for the next one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.more = asyncio.Event()
+
+    def add(self, sku: str) -> None:
+        self.append(sku)
+        self.more.set()
+
+    async def at_least(self, count: int) -> None:
+        async with asyncio.timeout(WAIT):
+            while len(self) < count:
+                self.more.clear()
+                await self.more.wait()
+
 
 @pytest.fixture
-async def server() -> AsyncIterator[tuple[str, list[str]]]:
+async def server() -> AsyncIterator[tuple[str, Asked]]:
     """A view endpoint on 127.0.0.1 that answers 404 for `sku-missing`; the skus asked."""
-    asked: list[str] = []
+    asked = Asked()
 
     async def row(request: web.Request) -> web.Response:
-        asked.append(request.match_info["sku"])
+        asked.add(request.match_info["sku"])
         if request.match_info["sku"] == "sku-missing":
             return web.json_response({"error": "not found"}, status=404)
         return web.json_response({"sku": request.match_info["sku"]})
@@ -39,7 +60,7 @@ async def server() -> AsyncIterator[tuple[str, list[str]]]:
 
 
 async def test_a_counted_read_times_every_answer_and_counts_the_failed(
-        server: tuple[str, list[str]]) -> None:
+        server: tuple[str, Asked]) -> None:
     url, asked = server
     took, failed = await read_apart(url, ["sku-1", "sku-2", "sku-missing"], 30)
     assert len(took) + failed == 30 == len(asked)
@@ -50,15 +71,12 @@ async def test_a_counted_read_times_every_answer_and_counts_the_failed(
 
 
 async def test_a_reader_without_a_count_reads_in_its_own_process_until_stopped(
-        server: tuple[str, list[str]]) -> None:
+        server: tuple[str, Asked]) -> None:
     url, asked = server
     reader = LiveReader(url, ["sku-1"])
     await reader.started()
     assert reader.process.pid != os.getpid()
-    for _ in range(1000):  # until it has read a few more
-        if len(asked) >= 5:
-            break
-        await asyncio.sleep(0.005)
+    await asked.at_least(5)
     reader.stop()
     took, failed = await reader.result()
     assert failed == 0 and len(took) == len(asked) >= 5
@@ -87,7 +105,6 @@ def test_reads_are_split_by_whether_the_build_ran_and_those_across_a_switch_are_
     assert pauser().split(reads[:2]) == ([0.001, 0.002], [])
 
 
-
 async def test_the_pauser_stops_the_build_process_in_turn_and_leaves_it_running() -> None:
     build = await asyncio.create_subprocess_exec(
         sys.executable, "-c", "import time; time.sleep(60)", "build-apart")
@@ -96,10 +113,9 @@ async def test_the_pauser_stops_the_build_process_in_turn_and_leaves_it_running(
         pauser = Pauser(os.getpid())
         pausing = asyncio.create_task(pauser.run())
         seen = set()
-        for _ in range(1000):  # until resumed: found, stopped, continued
-            if len(pauser.switches) >= 3:
-                break
-            if len(pauser.switches) == 2:
+        deadline = time.monotonic() + WAIT
+        while len(pauser.switches) < 3 and time.monotonic() < deadline:
+            if len(pauser.switches) == 2:  # found, stopped: not yet continued
                 seen.add(child.status())
             await asyncio.sleep(0.005)
         assert [running for _, running in pauser.switches] == [True, False, True]
