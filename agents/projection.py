@@ -22,7 +22,7 @@ from tables.storage import (
     stored_row,
 )
 from tables.subscriptions import subscriptions
-from tables.view import View, apply
+from tables.view import View, apply, encode_row
 
 log = logging.getLogger(__name__)
 Parsed = tuple[EventT, Event]
@@ -82,11 +82,12 @@ async def _fold_key(view: View, key: str, items: list[Parsed]) -> None:
             store_row(view, key, stored, partition)
         return
     try:
+        raw = encode_row(view, key, row)
         if view.listing is not None and view.listing.index is not None:
             # The index first: a batch redelivered after a crash in between finds the row as
             # it was and moves the entry again; the other way round it would find nothing to do.
             store_index(view, before and before["data"], row["data"], key)
-        store_row(view, key, orjson.dumps(row), partition)
+        store_row(view, key, raw, partition)
     except Exception as exc:  # a row that cannot be stored parks its key's events, no more
         log.exception("%s could not store row %r", view.table_name, key)
         for record, _ in items:

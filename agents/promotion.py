@@ -32,7 +32,7 @@ from streams.kafka_clients import client_options
 from tables.registry import VIEWS, promoted
 from tables.storage import INDEX_TABLES, VIEW_TABLES, write_now
 from tables.version_store import VersionStore, group_of
-from tables.view import Data, View, apply
+from tables.view import Data, View, apply, encode_rows
 
 log = logging.getLogger(__name__)
 RESIDENT = "resident"  # the commit metadata saying the version is resident from that offset
@@ -158,9 +158,12 @@ async def fold_gap(view: View, partition: int, keyed: list[tuple[str, Event]]) -
         if folded is not None:
             rows[key] = folded
             changed.add(key)
+    encoded, refused = encode_rows(view, {key: rows[key] for key in sorted(changed)})
+    if refused:
+        log.warning("%s keeps rows %s as they were: too large to store", view.table_name, refused)
     await write_now(VIEW_TABLES[view.name], partition,
-                    {key.encode(): orjson.dumps(rows[key]) for key in sorted(changed)})
-    return len(changed)
+                    {key.encode(): raw for key, raw in encoded.items()})
+    return len(encoded)
 
 
 async def make_index(view: View, partition: int) -> int:

@@ -32,7 +32,7 @@ from streams.store import is_behind
 from tables.catalog import catalog
 from tables.progress import progress
 from tables.version_store import PartitionStore, VersionStore, changelog_of, group_of
-from tables.view import Data, View, apply
+from tables.view import Data, View, apply, encode_rows
 
 log = logging.getLogger(__name__)
 IDLE = 0.2
@@ -254,7 +254,11 @@ class Builder:
                 if folded is not None:
                     rows[key] = folded
                     changed.add(key)
-        encoded = {key: orjson.dumps(rows[key]) for key in changed}
+        encoded, refused = encode_rows(self.view, {key: rows[key] for key in changed})
+        if refused:
+            self.unfoldable += len(refused)
+            log.warning("%s keeps rows %s as they were: too large to store", self.view.table_name,
+                        refused)
         sent = await send_batches(producer, changelog_of(self.view), tp.partition,
                                   ((key.encode(), value) for key, value in encoded.items()))
         store.put_many(encoded, sent + 1 if sent is not None else None)

@@ -5,12 +5,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from streams.envelopes import Event
 from tables.listing import Listing, Ranking
 
 Data = dict[str, Any]
+
+MAX_ROW_BYTES = 900_000
+"""The largest row a view stores. Its changelog record must fit in one produce request (Faust's
+`producer_max_request_size`, 1,000,000 bytes) and under the broker's default
+`message.max.bytes` (1,048,588) with its key and the batch's header; a larger one is refused
+by the broker, and the flush that sends it fails every time the events are folded again."""
+
+
+class RowTooLarge(ValueError):
+    pass
 
 
 class Row(BaseModel):
@@ -54,3 +65,24 @@ def apply(view: View, row: Data | None, event: Event, key: str) -> Data | None:
         "data": view.project(row["data"] if row else None, event, key),
         "occurred_at": event.occurred_at.isoformat(),
     }
+
+
+def encode_row(view: View, key: str, row: Data) -> bytes:
+    """The row as stored and sent on its changelog; RowTooLarge past MAX_ROW_BYTES."""
+    raw = orjson.dumps(row)
+    if len(raw) > MAX_ROW_BYTES:
+        raise RowTooLarge(f"{view.table_name} row {key!r} would be {len(raw):,} bytes, over "
+                          f"the {MAX_ROW_BYTES:,} a changelog record may hold")
+    return raw
+
+
+def encode_rows(view: View, rows: dict[str, Data]) -> tuple[dict[str, bytes], list[str]]:
+    """The rows that fit, encoded, and the keys of those that do not (each keeps the row
+    stored before)."""
+    encoded, refused = {}, []
+    for key, row in rows.items():
+        try:
+            encoded[key] = encode_row(view, key, row)
+        except RowTooLarge:
+            refused.append(key)
+    return encoded, refused

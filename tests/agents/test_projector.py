@@ -123,9 +123,8 @@ async def test_a_batch_folded_again_writes_its_rows_again(
     assert writes[folded:] == [(3, b"order-5", {"order-5": 2})]
 
 
-async def test_a_row_that_cannot_be_stored_parks_its_events_and_the_batch_goes_on(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def dead_letters_kept(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The values the agent parks; nothing is sent to the repartition topic or the saga."""
     parked: list[bytes] = []
 
     async def ignore(*_: Any, **__: Any) -> None:
@@ -137,6 +136,17 @@ async def test_a_row_that_cannot_be_stored_parks_its_events_and_the_batch_goes_o
         done.set_result(None)
         return done
 
+    monkeypatch.setattr(REPARTITIONED["customer-orders"], "send", ignore)
+    monkeypatch.setattr(topics.reservation_saga, "send", ignore)
+    monkeypatch.setattr(topics.dead_letters, "send", park)
+    return parked
+
+
+async def test_a_row_that_cannot_be_stored_parks_its_events_and_the_batch_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parked = dead_letters_kept(monkeypatch)
+
     def product_event(version: int, payload: Any) -> bytes:
         return encode(Event(
             event_id=uuid4(), type=type(payload).__name__, aggregate_id="sku-huge",
@@ -145,9 +155,6 @@ async def test_a_row_that_cannot_be_stored_parks_its_events_and_the_batch_goes_o
 
     registered = product_event(1, e.ProductRegistered(name="Lamp", price="1.00", stock=0))
     huge = product_event(2, e.StockAdded(quantity=2**70))  # no JSON row can hold it
-    monkeypatch.setattr(REPARTITIONED["customer-orders"], "send", ignore)
-    monkeypatch.setattr(topics.reservation_saga, "send", ignore)
-    monkeypatch.setattr(topics.dead_letters, "send", park)
     monkeypatch.setattr(event_log, "settings", replace(settings, batch_within=1.0))
     async with read_event_log.test_context() as agent:
         await agent.put(registered, key=b"sku-huge", partition=2)
@@ -159,3 +166,27 @@ async def test_a_row_that_cannot_be_stored_parks_its_events_and_the_batch_goes_o
     assert [letter["source_offset"] for letter in letters] == [0, 1]
     assert all("could not store the row" in letter["error"] for letter in letters)
     assert orjson.loads(VIEW_TABLES["orders"][b"order-fine"])["versions"] == {"order-fine": 1}
+
+
+async def test_a_row_too_large_for_a_changelog_record_parks_its_events(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parked = dead_letters_kept(monkeypatch)
+    monkeypatch.setattr("tables.view.MAX_ROW_BYTES", 400)  # an order row is about 300 bytes
+    async with read_event_log.test_context() as agent:
+        await agent.put(order_placed("order-fits"), key=b"order-fits", partition=1)
+        await agent.put(encode(Event(
+            event_id=uuid4(), type="OrderPlaced", aggregate_id="order-wide", version=1,
+            command_id=UUID(int=1), correlation_id=UUID(int=1),
+            occurred_at=datetime(2026, 11, 23, tzinfo=UTC),
+            payload=e.OrderPlaced(customer_id="cust-1", channel="web",
+                                  lines=[c.OrderLine(sku=f"sku-{n}", quantity=1)
+                                         for n in range(20)]),
+        )), key=b"order-wide", partition=1)
+        assert await progress.wait_until("orders", 1, lambda: progress.applied.get(
+            ("orders", 1), -1) >= 1, timeout=10)
+        assert VIEW_TABLES["orders"].get(b"order-wide") is None
+    [letter] = [orjson.loads(value) for value in parked]
+    assert letter["source_offset"] == 1
+    assert "RowTooLarge: orders-v1 row 'order-wide' would be" in letter["error"]
+    assert orjson.loads(VIEW_TABLES["orders"][b"order-fits"])["versions"] == {"order-fits": 1}
