@@ -30,6 +30,7 @@ from typing import Any
 import aiohttp
 
 from bench import latency
+from bench.options import add_settings, settings_of
 from bench.pipeline_tools import (
     Cluster,
     command,
@@ -221,20 +222,23 @@ def main() -> None:
                         help="run the workers from this checkout (an A/B's other side)")
     parser.add_argument("--out", type=Path, help="results file (default bench/results/<time>-"
                         "http-commands.json)")
+    add_settings(parser, "the workers", "STANDBY_REPLICAS=0")
     args = parser.parse_args()
+    settings = settings_of(parser, args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     commit = commit_of(args.checkout)  # what the workers start from, before anyone commits
     with scratch_kafka("bench-http-") as (kafka, workdir):
         cluster = Cluster(kafka.bootstrap, workdir, count=args.workers,
-                          partitions=args.partitions, checkout=args.checkout)
+                          partitions=args.partitions, checkout=args.checkout,
+                          settings=settings)
         rates = [float(r) for r in args.rates.split(",") if r]
         found = asyncio.run(measure(cluster, rates, args.seconds, args.clients,
                                     Soak(args.soak, args.window, args.soak_rate), args.profile))
     found = {"started": stamp, "commit": commit,
              "checkout": str(args.checkout.resolve()),
              "workers": f"{args.workers} x {args.partitions} partitions",
-             "cores": os.cpu_count(), **found}
+             "settings": settings, "cores": os.cpu_count(), **found}
     out = args.out or RESULTS_DIR / f"{stamp}-http-commands.json"
     out.write_text(json.dumps(found, indent=2) + "\n")
     for run in found["rates"] + found["soak"]:
