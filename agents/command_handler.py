@@ -33,6 +33,7 @@ from streams.commands import INTERNAL, internal_rule
 from streams.envelopes import Command, Position, encode, parse_command, result_of
 from streams.faust_patches import WHOLE_FETCHES, Producer, as_current
 from streams.partitioning import owning_partition
+from tables import view
 
 log = logging.getLogger(__name__)
 decided: Counter[str] = Counter(accepted=0, rejected=0)  # new results by status, since start
@@ -172,6 +173,12 @@ async def handle_command(record: EventT, batch: Batch) -> None:
     except Rejected as rejection:
         decision.version = state.version if state is not None else 0
         decision.reason = rejection.reason
+        return
+    size = len(new_state.model_dump_json())
+    if size > view.MAX_ROW_BYTES:  # its changelog record would be refused
+        decision.version = state.version if state is not None else 0
+        decision.reason = (f"{aggregate.kind} {command.aggregate_id} would hold {size:,} bytes "
+                           f"of state, over the {view.MAX_ROW_BYTES:,} a changelog record may hold")
         return
     decision.events = [encode(event) for event in events]
     decision.version = new_state.version

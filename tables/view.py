@@ -14,10 +14,10 @@ from tables.listing import Listing, Ranking
 Data = dict[str, Any]
 
 MAX_ROW_BYTES = 900_000
-"""The largest row a view stores. Its changelog record must fit in one produce request (Faust's
-`producer_max_request_size`, 1,000,000 bytes) and under the broker's default
-`message.max.bytes` (1,048,588) with its key and the batch's header; a larger one is refused
-by the broker, and the flush that sends it fails every time the events are folded again."""
+"""The largest row a view stores, and the largest state a command may leave its aggregate
+(`agents.command_handler` rejects the command). Its changelog record must fit in one
+produce request (Faust's `producer_max_request_size`, 1,000,000 bytes) and under the
+broker's default `message.max.bytes` (1,048,588) with its key and the batch's header."""
 
 
 class RowTooLarge(ValueError):

@@ -133,3 +133,34 @@ async def test_a_batchs_events_go_as_one_send_per_partition_and_each_learns_its_
     offsets = [[(future.result().offset + index) for future, index in d.sent]
                for d in (first, second, other)]
     assert offsets == [[100, 101], [102], [100]]
+
+
+async def test_a_command_that_would_leave_too_large_a_state_is_rejected_and_appends_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    events: list[bytes] = []
+    results: list[dict[str, Any]] = []
+    arrived = asyncio.Event()
+
+    async def append(partition: int, records: list[tuple[bytes, bytes]]) -> list[Any]:
+        events.extend(value for _, value in records)
+        return []
+
+    async def reply(sent: list[tuple[bytes, bytes]]) -> None:
+        results.extend(orjson.loads(value) for _, value in sent)
+        arrived.set()
+
+    monkeypatch.setattr(command_handler, "send_events", append)
+    monkeypatch.setattr(command_handler, "send_results", reply)
+    monkeypatch.setattr("tables.view.MAX_ROW_BYTES", 40)
+    sku = f"sku-{uuid4().hex[:8]}"
+    register = command("RegisterProduct", sku, {"name": "Lamp", "price": "9.50"})
+    async with handle_commands.test_context() as agent:
+        await agent.put(orjson.dumps(register), key=sku.encode(),
+                        partition=owning_partition(sku, settings.partitions))
+        await asyncio.wait_for(arrived.wait(), 10)
+    [rejected] = results
+    assert (rejected["status"], rejected["version"]) == ("rejected", 0)
+    assert f"product {sku} would hold" in rejected["reason"]
+    assert "over the 40 a changelog record may hold" in rejected["reason"]
+    assert events == []
