@@ -56,7 +56,7 @@ class Decision:
 class Batch:
     decisions: list[Decision] = field(default_factory=list)
     by_command: dict[str, Decision] = field(default_factory=dict)
-    states: dict[tuple[Aggregate, str], tuple[Any, EventT]] = field(default_factory=dict)
+    states: dict[tuple[Aggregate, str], tuple[Any, bytes, EventT]] = field(default_factory=dict)
 
 
 INTERNAL_TOPIC = topics.internal_commands.get_topic_name()
@@ -97,9 +97,9 @@ async def handle_batch(records: list[EventT]) -> None:
         await append(batch.decisions)
         await ensure_member()  # the acks may have come after a long stop
         # States and first results are written with no pause in between, then the replies.
-        for (aggregate, aggregate_id), (state, record) in batch.states.items():
+        for (aggregate, aggregate_id), (_, raw, record) in batch.states.items():
             as_current(record)
-            write_model.store(aggregate, aggregate_id, state, record.message.partition)
+            write_model.store_encoded(aggregate, aggregate_id, raw, record.message.partition)
         replies = [(str(decision.command.command_id).encode(), conclude(decision))
                    for decision in batch.decisions]
     finally:
@@ -174,15 +174,15 @@ async def handle_command(record: EventT, batch: Batch) -> None:
         decision.version = state.version if state is not None else 0
         decision.reason = rejection.reason
         return
-    size = len(new_state.model_dump_json())
-    if size > view.MAX_ROW_BYTES:  # its changelog record would be refused
+    raw = new_state.model_dump_json().encode()
+    if len(raw) > view.MAX_ROW_BYTES:  # its changelog record would be refused
         decision.version = state.version if state is not None else 0
-        decision.reason = (f"{aggregate.kind} {command.aggregate_id} would hold {size:,} bytes "
+        decision.reason = (f"{aggregate.kind} {command.aggregate_id} would hold {len(raw):,} bytes "
                            f"of state, over the {view.MAX_ROW_BYTES:,} a changelog record may hold")
         return
     decision.events = [encode(event) for event in events]
     decision.version = new_state.version
-    batch.states[key] = (new_state, record)
+    batch.states[key] = (new_state, raw, record)
 
 
 def conclude(decision: Decision) -> bytes:

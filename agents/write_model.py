@@ -30,8 +30,11 @@ def load(aggregate: Aggregate, aggregate_id: str, partition: int) -> Any:
 
 
 def store(aggregate: Aggregate, aggregate_id: str, state: Any, partition: int) -> None:
-    _set(STATE_TABLES[aggregate.kind], aggregate_id.encode(), state.model_dump_json().encode(),
-         partition)
+    store_encoded(aggregate, aggregate_id, state.model_dump_json().encode(), partition)
+
+
+def store_encoded(aggregate: Aggregate, aggregate_id: str, raw: bytes, partition: int) -> None:
+    _set(STATE_TABLES[aggregate.kind], aggregate_id.encode(), raw, partition)
 
 
 def dedupe_key(command_id: UUID, internal: bool) -> str:
