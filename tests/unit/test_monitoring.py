@@ -90,7 +90,11 @@ def test_a_projection_first_seen_on_the_hot_path_is_tracked() -> None:
     assert latency.summary()["unit-late"]["count"] == 1
 
 
-def test_retries_and_waiting_dead_letters_are_exported() -> None:
+def test_retries_and_waiting_dead_letters_are_exported(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The app's tables (and their recovery) made here, outside a running loop, would leave the
+    # recovery's waits on no loop for the agent tests that follow.
+    monkeypatch.setattr(monitoring, "view_rows", dict)
+    monkeypatch.setattr(monitoring, "recovery_remaining", lambda: {"active": 0, "standby": 0})
     retry.retried["saga batch"] += 1
     text = generate_latest(REGISTRY).decode()
     assert 'shopstream_retries_total{what="saga batch"}' in text
