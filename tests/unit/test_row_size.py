@@ -5,11 +5,11 @@ import pytest
 
 from streams import events as e
 from tables import customer_orders
-from tables.view import MAX_ROW_BYTES, RowTooLarge, apply, encode_row, encode_rows
+from tables.view import MAX_ROW_BYTES, Data, RowTooLarge, apply, encode_row, encode_rows
 from tests.unit.test_orders_view import LINES, envelope
 
 
-def customer_row(orders: int) -> dict:  # type: ignore[type-arg]
+def customer_row(orders: int) -> Data:
     row = None
     for n in range(orders):
         placed = envelope(e.OrderPlaced(channel="web", customer_id="cust-1", lines=LINES), 1,
