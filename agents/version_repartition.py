@@ -18,7 +18,6 @@ skips what a row already reflects (`tables.view.apply`). Building has no side ef
 """
 
 import asyncio
-import logging
 import time
 from typing import Any
 
@@ -45,10 +44,9 @@ from streams.kafka_clients import client_options
 from streams.partitioning import owning_partition
 from streams.sending import send_batches
 from tables.progress import progress
-from tables.view import Data, View, apply, encode_rows
+from tables.view import Data, View, apply
 from tables.windows import built_slot
 
-log = logging.getLogger(__name__)
 Reached = dict[int, int]  # event-log partition -> last offset forwarded (or folded) from it
 
 
@@ -250,11 +248,7 @@ class RepartitionedBuilder(Builder):
             if folded is not None:
                 rows[slot] = folded
                 changed.add(slot)
-        encoded, refused = encode_rows(self.view, {key: rows[key] for key in changed})
-        if refused:
-            self.unfoldable += len(refused)
-            log.warning("%s keeps rows %s as they were: too large to store", self.view.table_name,
-                        refused)
+        encoded = self._encoded({key: rows[key] for key in changed})
         sent = await send_batches(producer, changelog_of(self.view), tp.partition,
                                   ((key.encode(), value) for key, value in encoded.items()))
         store.put_many(encoded, sent + 1 if sent is not None else None)

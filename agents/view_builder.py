@@ -227,6 +227,15 @@ class Builder:
             await reader.stop()
         return start, end, read
 
+    def _encoded(self, rows: dict[str, Any]) -> dict[str, bytes]:
+        """The changed rows as stored; one too large to store keeps its row as it was."""
+        encoded, refused = encode_rows(self.view, rows)
+        if refused:
+            self.unfoldable += len(refused)
+            log.warning("%s keeps rows %s as they were: too large to store", self.view.table_name,
+                        refused)
+        return encoded
+
     async def _fold(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]],
                     producer: AIOKafkaProducer, consumer: AIOKafkaConsumer) -> None:
         store = self.store.open(tp.partition)
@@ -254,11 +263,7 @@ class Builder:
                 if folded is not None:
                     rows[key] = folded
                     changed.add(key)
-        encoded, refused = encode_rows(self.view, {key: rows[key] for key in changed})
-        if refused:
-            self.unfoldable += len(refused)
-            log.warning("%s keeps rows %s as they were: too large to store", self.view.table_name,
-                        refused)
+        encoded = self._encoded({key: rows[key] for key in changed})
         sent = await send_batches(producer, changelog_of(self.view), tp.partition,
                                   ((key.encode(), value) for key, value in encoded.items()))
         store.put_many(encoded, sent + 1 if sent is not None else None)
