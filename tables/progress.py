@@ -45,7 +45,8 @@ class Progress:
         self.event_time: dict[tuple[str, int], float] = {}
         self.sources: dict[tuple[str, int], dict[int, int]] = defaultdict(dict)
         self.signals: dict[tuple[str, int], Signal] = defaultdict(Signal)
-        self.listeners: list[Callable[[str, int, int, float], None]] = []
+        self.listeners: list[Callable[[str, list[float]], None]] = []
+        """Each is told a projection's name and the event times of the records it folded."""
 
     def folded(self, name: str, partition: int, offset: int, event_time: float) -> None:
         """Record that `name` folded the record at `offset`, appended at `event_time`."""
@@ -53,18 +54,21 @@ class Progress:
         self.event_time[name, partition] = event_time
         self.signals[name, partition].fire()
         for listener in self.listeners:
-            listener(name, partition, offset, event_time)
+            listener(name, [event_time])
 
     def folded_batch(self, name: str, records: Iterable[tuple[int, int, float, bool]]) -> None:
-        """Record a batch of (partition, offset, event_time, touched) read by `name`: each
-        record that touched the view reaches the listeners (each has its own latency); the
-        last record per partition is how far the view has got; waiters wake once."""
+        """Record a batch of (partition, offset, event_time, touched) read by `name`: the
+        listeners are told the event time of each record that touched the view, once per
+        batch; the last record per partition is how far the view has got; waiters wake once."""
         last: dict[int, tuple[int, float]] = {}
+        touching = []
         for partition, offset, event_time, touched in records:
             if touched:
-                for listener in self.listeners:
-                    listener(name, partition, offset, event_time)
+                touching.append(event_time)
             last[partition] = (offset, event_time)
+        if touching:
+            for listener in self.listeners:
+                listener(name, touching)
         for partition, (offset, event_time) in last.items():
             self.applied[name, partition] = offset
             self.event_time[name, partition] = event_time

@@ -4,6 +4,8 @@ import asyncio
 import logging
 import math
 import time
+from bisect import bisect_left
+from collections import Counter as Tally
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -124,6 +126,16 @@ def summarize(samples: Iterable[float], count: int) -> dict[str, int | float | N
     return summary
 
 
+def observe_many(histogram: Histogram, amounts: Sequence[float]) -> None:
+    """`histogram.observe` of each amount, with each bucket and the sum moved once. It reaches
+    into prometheus_client's Histogram (its upper bounds, per-bucket and sum values):
+    `tests/unit/test_monitoring.py` holds it equal to observing one by one."""
+    counts = Tally(bisect_left(histogram._upper_bounds, amount) for amount in amounts)
+    for bucket, count in counts.items():
+        histogram._buckets[bucket].inc(count)
+    histogram._sum.inc(math.fsum(amounts))
+
+
 @dataclass
 class _Track:
     histogram: Histogram
@@ -140,13 +152,15 @@ class AppliedLatency:
         for name in names:
             self._track(name)
 
-    def observe(self, name: str, partition: int, offset: int, event_time: float) -> None:
-        """A progress listener: it runs for every folded record, so it stays O(1)."""
-        seconds = max(0.0, time.time() - event_time)  # a producer's clock may run ahead
+    def observe(self, name: str, event_times: list[float]) -> None:
+        """A progress listener, told each batch a projection folded: O(records), one lock
+        per histogram bucket touched rather than two per record."""
+        now = time.time()
+        seconds = [max(0.0, now - at) for at in event_times]  # a producer's clock may run ahead
         track = self._tracks.get(name) or self._track(name)
-        track.histogram.observe(seconds)
-        track.recent.append(seconds)
-        track.count += 1
+        observe_many(track.histogram, seconds)
+        track.recent.extend(seconds)
+        track.count += len(seconds)
 
     def summary(self) -> dict[str, dict[str, int | float | None]]:
         return {name: summarize(track.recent, track.count) for name, track in self._tracks.items()}

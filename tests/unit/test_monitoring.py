@@ -4,17 +4,21 @@ import time
 
 import pytest
 from faust.types import TP
-from prometheus_client import generate_latest
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from agents import retry
 from streams.app import app
 from web import monitoring
 from web.monitoring import (
+    BUCKETS,
     REGISTRY,
     RESERVOIR,
     AppliedLatency,
     Behind,
     behind,
+    observe_many,
     percentile,
     records_behind,
     seconds_behind,
@@ -73,10 +77,9 @@ def test_summary_in_milliseconds_with_the_count_of_everything_observed() -> None
 
 def test_applied_latency_counts_everything_and_keeps_a_bounded_window() -> None:
     latency = AppliedLatency(["unit-view"])
-    for offset in range(RESERVOIR):
-        latency.observe("unit-view", 0, offset, time.time() - 100)
-    for offset in range(RESERVOIR, 2 * RESERVOIR):
-        latency.observe("unit-view", 0, offset, time.time() + 100)  # clamped to 0
+    latency.observe("unit-view", [time.time() - 100] * (RESERVOIR - 1))
+    latency.observe("unit-view", [time.time() - 100])
+    latency.observe("unit-view", [time.time() + 100] * RESERVOIR)  # clamped to 0
     # Only the latest RESERVOIR samples are kept: the slow ones have all left the window.
     assert latency.summary()["unit-view"] == {"count": 2 * RESERVOIR, "p50": 0.0, "p95": 0.0,
                                               "p99": 0.0}
@@ -86,8 +89,25 @@ def test_applied_latency_counts_everything_and_keeps_a_bounded_window() -> None:
 
 def test_a_projection_first_seen_on_the_hot_path_is_tracked() -> None:
     latency = AppliedLatency([])
-    latency.observe("unit-late", 1, 0, time.time())
+    latency.observe("unit-late", [time.time()])
     assert latency.summary()["unit-late"]["count"] == 1
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e4, allow_nan=False), max_size=200))
+def test_observing_many_at_once_counts_as_observing_each(amounts: list[float]) -> None:
+    one_by_one, at_once = (Histogram(f"unit_{name}", "unit", buckets=BUCKETS,
+                                     registry=CollectorRegistry()) for name in ("each", "many"))
+    for amount in amounts:
+        one_by_one.observe(amount)
+    observe_many(at_once, amounts)
+    each, many = ([(sample.name.removeprefix(f"unit_{name}"), sample.labels, sample.value)
+                   for metric in histogram.collect() for sample in metric.samples
+                   if not sample.name.endswith("_created")]
+                  for name, histogram in (("each", one_by_one), ("many", at_once)))
+    assert [s for s in each if s[0] != "_sum"] == [s for s in many if s[0] != "_sum"]
+    assert len(each) == len(BUCKETS) + 3  # each bucket, +Inf, the count and the sum
+    assert dict((s[0], s[2]) for s in many)["_sum"] == pytest.approx(
+        dict((s[0], s[2]) for s in each)["_sum"])
 
 
 def test_retries_and_waiting_dead_letters_are_exported(monkeypatch: pytest.MonkeyPatch) -> None:
