@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from aiokafka.structs import ConsumerRecord
 from faust.transport.drivers import aiokafka
 from faust.types import TP, Message
 
@@ -292,18 +293,25 @@ async def test_a_worker_back_from_outside_its_group_restores_its_tables_from_the
 EVENTS = TP("event-log", 0)
 
 
-def logged(offset: int) -> Message:
-    return Message(EVENTS.topic, EVENTS.partition, offset, 0.0, 0, [], b"k", b"v%d" % offset,
-                   None, tp=EVENTS)
+def logged(offset: int, tp: TP = EVENTS) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(tp.topic, tp.partition, offset, 0, 0, b"k", b"v%d" % offset, None,
+                          1, 2, ())
 
 
-def fetch_of(*offsets: int) -> Any:
-    async def fetch(self: Consumer, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
-        for offset in offsets:
-            yield EVENTS, logged(offset)
-        yield COMMANDS, message(4)
+def fetch_of(monkeypatch: pytest.MonkeyPatch, *offsets: int) -> None:
+    """Faust's fetch loop fetching the event log's records at `offsets` and command 4: the
+    records as the fetcher returns them, the loop reduced to making the messages it yields."""
+    async def fetch(self: Consumer, active: Any, timeout: float) -> Any:
+        return {EVENTS: [logged(offset) for offset in offsets], COMMANDS: [logged(4, COMMANDS)]}
 
-    return fetch
+    async def loop(self: Consumer, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        for tp, records in (await self._getmany(None, timeout)).items():
+            for record in records:
+                yield tp, self._to_message(tp, record)
+
+    monkeypatch.setattr(aiokafka.Consumer, "_getmany", fetch)
+    monkeypatch.setattr(aiokafka.Consumer, "getmany", loop)
+    monkeypatch.setattr(aiokafka.Consumer, "highwater", lambda self, tp: None)
 
 
 async def drained(books: Consumer) -> list[tuple[TP, int]]:
@@ -324,13 +332,31 @@ async def test_a_whole_fetch_goes_to_its_handler_and_counts_as_done_only_when_it
         assert len(books.unacked) == 3
 
     monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, handler)
-    monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch_of(10, 11, 12))
+    fetch_of(monkeypatch, 10, 11, 12)
     delivered = [(tp, m.offset) async for tp, m in books.getmany(1.0)]
     assert delivered == [(COMMANDS, 4)] and not seen  # the fetch waits for the handler's task
     assert books.expected[EVENTS] == 13 and books._read_offset[EVENTS] == 12
     await books.handle_fetched()
     assert seen == [[b"v10", b"v11", b"v12"]]
     assert books._new_offset(EVENTS) == 13 and not books.unacked
+
+
+@pytest.mark.usefixtures("acking")
+async def test_a_whole_fetch_is_tracked_a_partition_at_a_time_and_every_sensor_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    books = consumer()
+    told = []
+    sensor = SimpleNamespace(on_message_in=lambda tp, offset, message: told.append(offset))
+    monkeypatch.setattr(app, "sensors", [app.monitor, sensor])
+    monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, lambda events: None)
+    received = app.monitor.messages_received_by_topic[EVENTS.topic]
+    fetch_of(monkeypatch, 10, 11, 12)
+    assert await drained(books) == [(COMMANDS, 4)]
+    assert told == [10, 11, 12]
+    assert app.monitor.messages_received_by_topic[EVENTS.topic] == received + 3
+    assert app.monitor.tp_read_offsets[EVENTS] == 12
+    assert len(books.unacked) == 3
 
 
 @pytest.mark.usefixtures("acking")
@@ -352,7 +378,7 @@ async def test_fetches_made_while_the_handler_is_busy_hold_up_no_other_topic_and
     async def three_fetches() -> list[tuple[TP, int]]:
         delivered = []
         for offsets in ((10, 11), (12,), (13,)):
-            monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch_of(*offsets))
+            fetch_of(monkeypatch, *offsets)
             delivered += [(tp, m.offset) async for tp, m in books.getmany(1.0)]
         return delivered
 
@@ -360,7 +386,7 @@ async def test_fetches_made_while_the_handler_is_busy_hold_up_no_other_topic_and
     for _ in range(10):
         await asyncio.sleep(0)
     assert fetching.done(), "the fetch loop waits for the event log's handler"
-    assert fetching.result() == [(COMMANDS, 4)] * 3 and not seen
+    assert fetching.result() == [(COMMANDS, 4)] and not seen  # fetched 3 times, handed once
     await books.handle_fetched()
     assert seen == [[b"v10", b"v11", b"v12", b"v13"]]
     assert books._new_offset(EVENTS) == 14 and not books.unacked
@@ -383,7 +409,7 @@ async def test_two_topics_handlers_run_side_by_side_and_their_records_are_done_a
 
     monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, fold)
     monkeypatch.setitem(faust_patches.WHOLE_FETCHES, COMMANDS.topic, decide)
-    monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch_of(10, 11))
+    fetch_of(monkeypatch, 10, 11)
     assert await drained(books) == []
     await asyncio.wait_for(books.handle_fetched(), 10)
     assert books._new_offset(EVENTS) == 12 and books._new_offset(COMMANDS) == 5
@@ -397,7 +423,7 @@ async def test_a_full_backlog_holds_the_fetch_loop_until_the_handler_takes_it(
     books = consumer()
     books.backlog = 2
     monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, lambda events: asyncio.sleep(0))
-    monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch_of(10, 11))
+    fetch_of(monkeypatch, 10, 11)
     fetching = asyncio.ensure_future(drained(books))
     for _ in range(10):
         await asyncio.sleep(0)
@@ -417,13 +443,14 @@ async def test_a_fetch_whose_handler_fails_or_that_a_rebalance_drops_is_not_done
         raise asyncio.CancelledError  # the worker stops in the middle of the fold
 
     monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, stopping)
-    monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch_of(10, 11))
+    fetch_of(monkeypatch, 10, 11)
     [m async for _, m in books.getmany(1.0)]
     with pytest.raises(asyncio.CancelledError):
         await books.handle_fetched()
     assert books._new_offset(EVENTS) is None and not books.unacked
 
-    books._read_offset.clear()
+    books._read_offset.clear()  # the seek of a rebalance reads them again
+    books.expected.clear()
     [m async for _, m in books.getmany(1.0)]
     assert books.unacked
     books.stop_flow()  # a rebalance begins before the handler takes the fetch
@@ -439,7 +466,7 @@ async def test_a_rebalance_releases_a_fetch_loop_held_by_a_full_backlog_and_drop
     books._committed_offset[EVENTS] = 10
     books.backlog = 2
     monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, lambda events: None)
-    monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch_of(10, 11))
+    fetch_of(monkeypatch, 10, 11)
     fetching = asyncio.ensure_future(drained(books))
     for _ in range(10):
         await asyncio.sleep(0)
@@ -455,10 +482,12 @@ async def test_a_fetch_made_stale_by_a_seek_is_not_handed_over(
     books = consumer()
 
     async def seeking(self: Consumer, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
-        yield EVENTS, logged(10)
+        await self._getmany(None, timeout)
         self.seeks += 2  # a rebalance sought back while the fetch was being read
+        yield COMMANDS, message(4)
 
     monkeypatch.setitem(faust_patches.WHOLE_FETCHES, EVENTS.topic, lambda events: None)
+    fetch_of(monkeypatch, 10)
     monkeypatch.setattr(aiokafka.Consumer, "getmany", seeking)
     assert [m async for _, m in books.getmany(1.0)] == []
     assert not books.fetched and not books.unacked
