@@ -16,7 +16,7 @@ from streams.envelopes import Event, parse_event
 from streams.faust_patches import as_current
 from tables.storage import (
     flush_rows,
-    restore_index_entry,
+    rewrite_index_entry,
     store_index,
     store_row,
     stored_row,
@@ -75,10 +75,10 @@ async def _fold_key(view: View, key: str, items: list[Parsed]) -> None:
         if redelivered and stored is not None:
             # A worker killed before its records were all acknowledged can leave a changelog
             # with the row but not its index entry (they go out in separate batches), or
-            # RocksDB with the row but not its record; the batch it folds again changes
-            # nothing. Writing the row and its index entry again sends both records.
+            # RocksDB with the row and its entry but not their records; the batch it folds
+            # again changes nothing. Writing the row and its index entry again sends both.
             if view.listing is not None and view.listing.index is not None:
-                restore_index_entry(view, row["data"], key)
+                rewrite_index_entry(view, row["data"], key)
             store_row(view, key, stored, partition)
         return
     try:

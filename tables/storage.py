@@ -212,13 +212,13 @@ def store_index(view: View, before: Data | None, after: Data, key: str) -> None:
         index.pop(old.encode(), None)
 
 
-def restore_index_entry(view: View, data: Data, key: str) -> None:
-    """Put back the row's index entry if it is missing, inside a stream."""
+def rewrite_index_entry(view: View, data: Data, key: str) -> None:
+    """Write the row's index entry again, inside a stream, whether or not this worker has it:
+    its changelog record may be what a crash lost."""
     assert view.listing is not None
     entry = view.listing.index_key(data, key)
-    index = INDEX_TABLES[view.name]
-    if entry is not None and index.get(entry.encode()) is None:
-        index[entry.encode()] = b""
+    if entry is not None:
+        INDEX_TABLES[view.name][entry.encode()] = b""
 
 
 def list_partition(view: View, partition: int, query: Query) -> tuple[list[Found], bool]:
