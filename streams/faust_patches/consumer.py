@@ -404,7 +404,9 @@ class Consumer(aiokafka.Consumer):
         if self.seeks != self.fetched_at:
             return
         if standby:
-            self.apply_standby(self.not_sought(standby))
+            for tp, messages in self.apply_standby(self.not_sought(standby)).items():
+                for message in messages:
+                    yield tp, message
         whole, self.whole_records = self.whole_records, {}
         if not whole or not self.flow_active or self.should_stop:
             return
@@ -437,14 +439,21 @@ class Consumer(aiokafka.Consumer):
         return tp not in recovery.active_tps and hasattr(
             recovery.tp_to_table[tp].data, "write_restored")
 
-    def apply_standby(self, fetched: dict[TP, list[Message]]) -> None:
+    def apply_standby(self, fetched: dict[TP, list[Message]]) -> dict[TP, list[Message]]:
         """Write a fetch's standby changelog records into their stores, one write batch per
         partition with its last offset, and move Faust's standby books on as its recovery
         would, record by record (conductor, queue, a task per record, buffers): at two workers
         that cost more CPU than folding the events (docs/benchmarks.md). Records already
-        applied, or of a partition no longer a standby here, are skipped."""
+        applied, or of a partition no longer assigned here, are skipped. Those of a partition
+        made active while the fetch was read are returned, for Faust's recovery: it sought the
+        partition before they were fetched, and a small changelog comes whole in one fetch
+        (dropped, its recovery waited for them for ever after a worker rejoined its group)."""
         recovery = self.app.tables.recovery
+        now_active = {}
         for tp, messages in fetched.items():
+            if tp in recovery.active_tps:
+                now_active[tp] = messages
+                continue
             if not self.applies_whole(tp):
                 continue  # revoked while the fetch was read: the next assignment seeks
             applied = recovery.standby_offsets.get(tp)
@@ -453,6 +462,7 @@ class Consumer(aiokafka.Consumer):
                 recovery.tp_to_table[tp].data.write_restored(tp, fresh)
                 recovery.standby_offsets[tp] = fresh[-1].offset
                 self._read_offset[tp] = fresh[-1].offset
+        return now_active
 
     async def hand_over(self, fetched: dict[TP, list[Message]]) -> None:
         """Hand a fetch's records of a topic in `WHOLE_FETCHES` over, as Faust's own loop

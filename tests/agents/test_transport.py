@@ -532,3 +532,31 @@ async def test_a_standbys_changelog_records_go_to_its_store_a_fetch_at_a_time(
     else:
         assert [offset for tp, offset in delivered if tp == standby] == [3, 4, 5, 6]
         assert store.written == []
+
+
+async def test_a_standby_made_active_while_its_fetch_is_read_hands_the_records_to_recovery(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker back in its group: a changelog partition it held as a standby is now active,
+    and its recovery sought it before the fetch that brought its records (all of them, for a
+    small changelog). Dropped as a revoked standby's, the recovery waited for them for ever."""
+    changelog = "orders-changelog"
+    tp = TP(changelog, 0)
+    recovery = app.tables.recovery
+    store = BulkStore()
+    monkeypatch.setattr(type(app.tables), "changelog_topics", property(lambda _: {changelog}))
+    monkeypatch.setattr(app, "whole_standbys", True)
+    monkeypatch.setattr(recovery, "standby_tps", {tp})
+    monkeypatch.setattr(recovery, "active_tps", set())
+    monkeypatch.setattr(recovery, "tp_to_table", {tp: SimpleNamespace(data=store)})
+    monkeypatch.setattr(recovery, "standby_offsets", Counter())
+
+    async def fetch(self: Consumer, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        recovery.standby_tps.discard(tp)  # the new assignment lands while the fetch is read
+        recovery.active_tps.add(tp)
+        for offset in (0, 1, 2):
+            yield tp, Message(changelog, 0, offset, 0.0, 0, [], b"k", b"v", None, tp=tp)
+
+    monkeypatch.setattr(aiokafka.Consumer, "getmany", fetch)
+    assert await drained(consumer()) == [(tp, 0), (tp, 1), (tp, 2)]
+    assert store.written == []
