@@ -452,6 +452,8 @@ class Consumer(aiokafka.Consumer):
         now_active = {}
         for tp, messages in fetched.items():
             if tp in recovery.active_tps:
+                log.info("%s[%s]: made active while its standby fetch was read: %d records go "
+                         "to its recovery", tp.topic, tp.partition, len(messages))
                 now_active[tp] = messages
                 continue
             if not self.applies_whole(tp):
