@@ -1,6 +1,7 @@
 """Every RocksDB database a worker opens charges one shared memory budget; a restore keeps
 the row that came furthest."""
 
+import gc
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -117,6 +118,42 @@ def test_a_store_told_to_forget_its_progress_restores_from_the_start_once(
                                 to_key=None, to_value=None)
     assert store.persisted_offset(tp) == 1
     assert orjson.loads(store._db_for_partition(0)[b"k"]) == {"version": 2}
+
+
+def revoking(store: Store, *partitions: int) -> None:
+    table = SimpleNamespace(changelog_topic=SimpleNamespace(topics={"changelog"}))
+    store.revoke_partitions(table, {TP("changelog", p) for p in partitions})
+
+
+def test_a_rebalance_drops_revoked_handles_without_collecting_garbage(
+    tmp_path: Path, monkeypatch: Any,
+) -> None:
+    store = StoreIn(tmp_path)
+    store._db_for_partition(0)[b"k"] = b"v"
+    store._db_for_partition(1)
+    collections = []
+    monkeypatch.setattr(store_module.gc, "collect", lambda: collections.append(1))
+    revoking(store, 0)
+    assert set(store._dbs) == {1}
+    assert collections == []
+    assert store._db_for_partition(0)[b"k"] == b"v"  # its lock went with its last reference
+    assert collections == []
+
+
+def test_a_revoked_handle_a_reference_cycle_holds_is_collected_when_its_partition_reopens(
+    tmp_path: Path,
+) -> None:
+    store = StoreIn(tmp_path)
+    store._db_for_partition(0)[b"k"] = b"v"
+    cycle: dict[str, Any] = {"db": store._dbs[0]}
+    cycle["self"] = cycle
+    del cycle
+    gc.disable()
+    try:
+        revoking(store, 0)
+        assert store._db_for_partition(0)[b"k"] == b"v"
+    finally:
+        gc.enable()
 
 
 def test_one_partition_reads_in_key_order_from_a_key_without_faust_bookkeeping(
