@@ -20,6 +20,7 @@ import web.cluster
 import web.dashboard
 import web.dead_letters
 import web.lists
+import web.loop_lag
 import web.middleware
 import web.monitoring
 import web.openapi
@@ -32,8 +33,8 @@ REGISTERED = (agents.command_handler, agents.dead_letter_watch, agents.event_log
               agents.promotion, agents.repartition, agents.repartitioned_promotion,
               agents.results, agents.saga_agent, agents.view_aliases, agents.builders,
               ops.commands, web.admin_views, web.cluster, web.dashboard, web.dead_letters,
-              web.lists, web.middleware, web.monitoring, web.openapi, web.push, web.rankings,
-              web.views)
+              web.lists, web.loop_lag, web.middleware, web.monitoring, web.openapi, web.push,
+              web.rankings, web.views)
 
 
 def main() -> None:

@@ -141,8 +141,13 @@ async def test_metrics_in_prometheus_text(
                 "shopstream_read_wait_seconds_count", "shopstream_commands_submitted_total",
                 "faust_events_per_second", "faust_events_total", "faust_messages_received_total",
                 "faust_messages_sent_total", "faust_rebalances_total",
-                "faust_topic_messages_received_total"} <= names
+                "faust_topic_messages_received_total",
+                "shopstream_event_loop_lag_seconds_count"} <= names
         for name, partitions in lag["projections"].items():
             for partition in partitions:
                 labels = (("partition", partition), ("projection", name))
                 assert ("shopstream_projection_lag_records", labels) in samples
+        timed = [sample.value for family in text_string_to_metric_families(text)
+                 for sample in family.samples
+                 if sample.name == "shopstream_event_loop_lag_seconds_count"]
+        assert timed and timed[0] > 0  # the loop's timer runs on every worker
