@@ -9,7 +9,6 @@ timer due every INTERVAL seconds notes how late it fires; a hold past LOG_PAST i
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 
 from prometheus_client import Histogram
 
@@ -26,12 +25,11 @@ LOOP_LAG = Histogram(
     buckets=BUCKETS, registry=REGISTRY)
 
 
-async def watch(histogram: Histogram, interval: float = INTERVAL,
-                clock: Callable[[], float] = time.monotonic) -> None:
+async def watch(histogram: Histogram, interval: float = INTERVAL) -> None:
     while True:
-        due = clock() + interval
+        due = time.monotonic() + interval
         await asyncio.sleep(interval)
-        late = max(0.0, clock() - due)
+        late = max(0.0, time.monotonic() - due)
         histogram.observe(late)
         if late > LOG_PAST:
             log.warning("the event loop was held for %.1f s", late)

@@ -145,11 +145,11 @@ def test_a_revoked_handle_a_reference_cycle_holds_is_collected_when_its_partitio
 ) -> None:
     store = StoreIn(tmp_path)
     store._db_for_partition(0)[b"k"] = b"v"
-    cycle: dict[str, Any] = {"db": store._dbs[0]}
-    cycle["self"] = cycle
-    del cycle
     gc.disable()
     try:
+        cycle: dict[str, Any] = {"db": store._dbs[0]}
+        cycle["self"] = cycle
+        del cycle
         revoking(store, 0)
         assert store._db_for_partition(0)[b"k"] == b"v"
     finally:
